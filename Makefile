@@ -1,0 +1,39 @@
+# Tally: `make demo` runs it on the embedded default; `make test` runs the tests on real services.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format migrations-check ci bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+## Run web + Celery worker + beat with demo data (SQLite and a filesystem broker by default).
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+## Run the test suite against real PostgreSQL and Redis (found or started; see scripts/run_tests.py).
+test: $(STAMP)
+	$(PY) scripts/run_tests.py $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrations-check: $(STAMP)
+	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py makemigrations --check --dry-run
+
+ci: test lint migrations-check
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis

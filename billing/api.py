@@ -1,0 +1,76 @@
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.models import Team
+from billing.services import team_create
+from core.access import ensure_can_read, visible_attribution_ids
+from core.attribution import parse_attribution_id
+from core.auth import IsStaffOrInternal
+from core.errors import NotFound, ValidationFailed
+from core.pagination import PagePagination
+
+
+class TeamOutputSerializer(serializers.ModelSerializer):
+    attribution_id = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["uuid", "name", "slug", "attribution_id", "created_at"]
+
+
+class TeamListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=200)
+        slug = serializers.SlugField(max_length=100, required=False)
+        owner_username = serializers.CharField(required=False)
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsStaffOrInternal()]
+        return super().get_permissions()
+
+    @extend_schema(responses=TeamOutputSerializer(many=True), summary="Teams the caller may see")
+    def get(self, request):
+        visible = visible_attribution_ids(request.user)
+        teams = Team.objects.order_by("name", "id")
+        if visible is not None:
+            uuids = [parse_attribution_id(a).uuid for a in visible if a.startswith("team:")]
+            teams = teams.filter(uuid__in=uuids)
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(teams, request, view=self)
+        return paginator.get_paginated_response(TeamOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: TeamOutputSerializer},
+        summary="Create a team (staff)",
+        examples=[OpenApiExample("Acme", value={"name": "Acme", "owner_username": "alice"})],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        owner = None
+        if username := serializer.validated_data.get("owner_username"):
+            owner = get_user_model().objects.filter(username=username).first()
+            if owner is None:
+                raise ValidationFailed(f"No user named {username!r}.", code="unknown_user")
+        team = team_create(
+            name=serializer.validated_data["name"],
+            slug=serializer.validated_data.get("slug"),
+            owner=owner,
+        )
+        return Response(TeamOutputSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+class TeamDetailApi(APIView):
+    @extend_schema(responses=TeamOutputSerializer, summary="One team by attribution id")
+    def get(self, request, attribution_id: str):
+        normalized = ensure_can_read(request.user, attribution_id)
+        parsed = parse_attribution_id(normalized)
+        team = Team.objects.filter(uuid=parsed.uuid).first() if parsed.kind == "team" else None
+        if team is None:
+            raise NotFound(f"No team {normalized}.")
+        return Response(TeamOutputSerializer(team).data)

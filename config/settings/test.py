@@ -1,0 +1,26 @@
+"""Tests: real PostgreSQL and Redis (scripts/run_tests.py finds or starts them)."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/tally"),
+}
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+TALLY_LOCK_BACKEND = "redis"
+# Each run gets its own key space so parallel runs on one Redis never meet.
+TALLY_LOCK_PREFIX = env("TALLY_LOCK_PREFIX", default="tally-test:lock:")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "tally-test",
+    }
+}
+CELERY_BROKER_URL = "memory://"
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+INTERNAL_SERVICE_TOKEN = "test-internal-token"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECRET_KEY = "test-secret-key-not-for-production"
+DEBUG = False

@@ -1,0 +1,30 @@
+"""The Prometheus metrics registry; every app declares its metrics here so /metrics shows all.
+
+With PROMETHEUS_MULTIPROC_DIR set (several gunicorn workers), /metrics aggregates every
+process through prometheus_client's multiprocess collector.
+"""
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+JOB_RUNS = Counter(
+    "tally_job_runs_total",
+    "Job runs by job and outcome (ok, partial, error, skipped).",
+    ["job", "outcome"],
+    registry=REGISTRY,
+)
+JOB_DURATION = Histogram("tally_job_duration_seconds", "Job run duration.", ["job"], registry=REGISTRY)
+API_ERRORS = Counter(
+    "tally_api_errors_total", "API error responses by status code.", ["status"], registry=REGISTRY
+)
+
+
+def render_latest() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)

@@ -1,0 +1,130 @@
+"""Fixtures shared by every app's tests: real PostgreSQL, Redis and Stripe-shaped rows."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from billing.models import Membership
+from billing.tests.factories import MembershipFactory, StaffUserFactory, TeamFactory, UserFactory
+from core.locks import redis_client
+from core.tests.factories import APIKeyFactory
+
+STRIPE_FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures"
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def internal_client() -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {settings.INTERNAL_SERVICE_TOKEN}")
+    return client
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def owner(team):
+    user = UserFactory(username="alice")
+    MembershipFactory(team=team, user=user, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def member(team):
+    user = UserFactory(username="bob")
+    MembershipFactory(team=team, user=user, role=Membership.Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def staff_user(db):
+    return StaffUserFactory(username="finance")
+
+
+@pytest.fixture
+def team_key(team):
+    return APIKeyFactory(attribution_id=team.attribution_id, name="acme key")
+
+
+@pytest.fixture
+def team_key_client(team_key) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {team_key.raw_key}")
+    return client
+
+
+@pytest.fixture
+def redis(settings):
+    """The real Redis of the run; keys under this run's prefix are removed afterwards."""
+    client = redis_client(settings.REDIS_URL)
+    client.ping()
+    yield client
+    for key in client.scan_iter(match=settings.TALLY_LOCK_PREFIX + "*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def stripe_account(db):
+    """The dj-stripe Account and APIKey rows dj-stripe needs before it processes events."""
+    from djstripe.models import Account
+    from djstripe.models import APIKey as StripeAPIKey
+
+    data = json.loads((STRIPE_FIXTURES / "account.json").read_text())
+    account = Account.objects.create(id=data["id"], livemode=False, stripe_data=data)
+    StripeAPIKey.objects.create(
+        secret=settings.STRIPE_TEST_SECRET_KEY,
+        type="secret",
+        livemode=False,
+        djstripe_owner_account=account,
+    )
+    return account
+
+
+@pytest.fixture
+def stripe_webhook_endpoint(stripe_account):
+    """A dj-stripe WebhookEndpoint row: its uuid is the route, its secret signs deliveries."""
+    import uuid
+
+    from djstripe.models import WebhookEndpoint
+
+    endpoint_uuid = uuid.uuid4()
+    data = {
+        "id": "we_tallytest0001",
+        "object": "webhook_endpoint",
+        "livemode": False,
+        "api_version": "",
+        "application": "",
+        "description": "Tally tests",
+        "enabled_events": ["*"],
+        "metadata": {"djstripe_uuid": str(endpoint_uuid)},
+        "status": "enabled",
+        "url": f"https://tally.test/stripe/webhook/{endpoint_uuid}/",
+    }
+    return WebhookEndpoint.objects.create(
+        id=data["id"],
+        livemode=False,
+        stripe_data=data,
+        url=data["url"],
+        api_version="",
+        application="",
+        enabled_events=["*"],
+        status="enabled",
+        secret="whsec_tally_test_secret",
+        djstripe_uuid=endpoint_uuid,
+        djstripe_owner_account=stripe_account,
+    )
