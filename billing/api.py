@@ -6,7 +6,9 @@ from rest_framework.views import APIView
 
 from billing.models import Team
 from billing.services import team_create
+from billing.tasks import reset_usage_work
 from core.access import ensure_can_read, visible_attribution_ids
+from core.api import JobRunSerializer, run_job_now
 from core.attribution import parse_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed
@@ -74,3 +76,13 @@ class TeamDetailApi(APIView):
         if team is None:
             raise NotFound(f"No team {normalized}.")
         return Response(TeamOutputSerializer(team).data)
+
+
+class ResetUsageJobApi(APIView):
+    permission_classes = [IsStaffOrInternal]
+
+    @extend_schema(
+        request=None, responses=JobRunSerializer, summary="Run the reset job (billing.reset_usage) now"
+    )
+    def post(self, request):
+        return run_job_now(request, "billing.reset_usage", reset_usage_work)

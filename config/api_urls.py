@@ -1,12 +1,25 @@
-"""Every /api/v1/ route; each app adds its own module here."""
+"""Every /api/v1/ route; each app adds its own views here."""
 
 from django.urls import path
 
 from billing import api as billing_api
 from core import api as core_api
+from usage import api as usage_api
 
 urlpatterns = [
     path("me", core_api.MeApi.as_view(), name="me"),
     path("teams", billing_api.TeamListCreateApi.as_view(), name="team-list"),
     path("teams/<str:attribution_id>", billing_api.TeamDetailApi.as_view(), name="team-detail"),
+    # UsageService
+    path(
+        "workspace-instances/<str:instance_id>",
+        usage_api.WorkspaceInstanceApi.as_view(),
+        name="workspace-instance",
+    ),
+    path("cost-centers/<str:attribution_id>", usage_api.CostCenterApi.as_view(), name="cost-center"),
+    path("balance/<str:attribution_id>", usage_api.BalanceApi.as_view(), name="balance"),
+    path("usage", usage_api.UsageListApi.as_view(), name="usage-list"),
+    path("credit-notes", usage_api.CreditNoteApi.as_view(), name="credit-notes"),
+    path("jobs/reconcile-usage", usage_api.ReconcileUsageJobApi.as_view(), name="job-reconcile-usage"),
+    path("jobs/reset-usage", billing_api.ResetUsageJobApi.as_view(), name="job-reset-usage"),
 ]

@@ -1,10 +1,50 @@
+import logging
+from collections.abc import Callable
+
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.access import visible_attribution_ids
 from core.auth import is_internal
+from core.errors import error_body
+from core.jobs import run_job
+from core.serializers import TimeField
+
+logger = logging.getLogger(__name__)
+
+
+def caller_name(request) -> str:
+    user = request.user
+    getter = getattr(user, "get_username", None)
+    return (getter() if getter else "") or str(user)
+
+
+class JobRunSerializer(serializers.Serializer):
+    job = serializers.CharField()
+    outcome = serializers.CharField()
+    started_at = TimeField()
+    finished_at = TimeField(allow_null=True)
+    result = serializers.JSONField()
+
+
+def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
+    """Run a job for an API caller: 200 with its result, 409 when another copy holds the lock,
+    503 when it failed (the run and its error are recorded either way)."""
+    try:
+        run = run_job(name, work, triggered_by=f"api:{caller_name(request)}")
+    except Exception as exc:
+        return Response(
+            error_body("job_failed", f"{name} failed: {exc}"), status=status.HTTP_503_SERVICE_UNAVAILABLE
+        )
+    body = JobRunSerializer(run).data
+    if run.outcome == "skipped":
+        return Response(
+            error_body("job_running", f"{name} is already running; try again when it has finished.", body),
+            status=status.HTTP_409_CONFLICT,
+        )
+    return Response(body)
 
 
 class MeApi(APIView):

@@ -65,3 +65,29 @@ class JobLockRow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class JobRun(models.Model):
+    """One run of a periodic job: what finance staff and operators read when a job misbehaves."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        PARTIAL = "partial", "Partial"
+        ERROR = "error", "Error"
+        SKIPPED = "skipped", "Skipped (lock held elsewhere)"
+
+    job = models.CharField(max_length=100)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.RUNNING)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    triggered_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_started")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M:%S} {self.outcome}"

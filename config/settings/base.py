@@ -189,3 +189,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# How far back the ledger job looks for stopped workspace instances without a final entry.
+TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS = env.int("TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS", default=35)

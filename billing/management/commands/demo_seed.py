@@ -1,11 +1,16 @@
 """Demo data: two teams with members, an owner login, and finance staff. Safe to run twice."""
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from billing.models import Membership, Team
 from billing.services import membership_add
+from usage.models import WorkspaceInstance
+from usage.services import cost_center_get_or_create, cost_center_set, usage_reconcile, workspace_instance_report
 
 DEMO_PASSWORD = "tally-demo"
 
@@ -40,4 +45,36 @@ class Command(BaseCommand):
                 user.save()
             for slug, role in memberships:
                 membership_add(team=teams[slug], user=user, role=role)
+        self._seed_usage(teams)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+
+    def _seed_usage(self, teams: dict[str, Team]) -> None:
+        """Cost centers, and two weeks of workspace sessions priced by the ledger job."""
+        now = timezone.now().replace(second=0, microsecond=0)
+        cost_center_get_or_create(attribution_id=teams["acme"].attribution_id, now=now - timedelta(days=14))
+        cost_center_set(attribution_id=teams["acme"].attribution_id, spending_limit="200", changed_by="demo")
+        cost_center_get_or_create(attribution_id=teams["globex"].attribution_id, now=now - timedelta(days=3))
+        if WorkspaceInstance.objects.exists():
+            return
+        for slug, per_day in (("acme", 3), ("globex", 1)):
+            for day in range(14, 0, -1):
+                for n in range(per_day):
+                    start = now - timedelta(days=day, hours=n * 3)
+                    minutes = 20 + 17 * ((day + n) % 5)
+                    stop = start + timedelta(minutes=minutes)
+                    workspace_instance_report(
+                        instance_id=f"demo-{slug}-{day:02d}-{n}",
+                        attribution_id=teams[slug].attribution_id,
+                        workspace_class="g1-large" if n == 2 else "g1-standard",
+                        started_at=start,
+                        stopping_time=stop,
+                        stopped_time=stop + timedelta(seconds=5),
+                    )
+        workspace_instance_report(
+            instance_id="demo-acme-running",
+            attribution_id=teams["acme"].attribution_id,
+            workspace_class="g1-standard",
+            started_at=now - timedelta(minutes=42),
+        )
+        result = usage_reconcile(now=now)
+        self.stdout.write(f"  workspace usage priced: {result}")

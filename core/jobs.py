@@ -1,0 +1,52 @@
+"""Running a periodic job: under its lock, timed, counted, and recorded as a JobRun."""
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from django.utils import timezone
+
+from core.locks import job_lock
+from core.metrics import JOB_DURATION, JOB_RUNS
+from core.models import JobRun
+
+logger = logging.getLogger(__name__)
+
+
+def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str = "schedule") -> JobRun:
+    """Run `work` under the job lock named `name`; a second copy is recorded as skipped.
+
+    `work` returns a JSON-able result; a result with {"status": "partial"} marks the run
+    partial. An exception marks it error and is re-raised after it is recorded.
+    """
+    run = JobRun.objects.create(job=name, started_at=timezone.now(), triggered_by=triggered_by)
+    started = time.monotonic()
+    with job_lock(name) as lock:
+        if not lock.acquired:
+            run.outcome = JobRun.Outcome.SKIPPED
+            run.result = {"status": "skipped", "reason": "another run holds the job lock"}
+            _finish(run, started)
+            return run
+        try:
+            result = work() or {}
+        except Exception as exc:
+            run.outcome = JobRun.Outcome.ERROR
+            run.error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+            run.result = {"status": "error", "error": run.error}
+            _finish(run, started)
+            logger.exception("Job %s failed", name)
+            raise
+        run.outcome = JobRun.Outcome.PARTIAL if result.get("status") == "partial" else JobRun.Outcome.OK
+        run.result = {"status": run.outcome, **{k: v for k, v in result.items() if k != "status"}}
+        _finish(run, started)
+        return run
+
+
+def _finish(run: JobRun, started: float) -> None:
+    run.finished_at = timezone.now()
+    run.save(update_fields=["finished_at", "outcome", "result", "error"])
+    JOB_RUNS.labels(job=run.job, outcome=run.outcome).inc()
+    JOB_DURATION.labels(job=run.job).observe(time.monotonic() - started)
+    logger.info("Job %s finished: %s %s", run.job, run.outcome, run.result)

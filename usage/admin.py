@@ -1,0 +1,202 @@
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money, stream_csv
+from core.errors import ApplicationError
+from core.money import format_credits
+from core.timeutils import format_rfc3339
+from usage.models import CostCenter, CostCenterVersion, UsageEntry, WorkspaceClass, WorkspaceInstance
+from usage.selectors import usage_balance
+from usage.services import cost_center_set, credit_note_add
+
+
+class CostCenterVersionInline(ReadOnlyInline):
+    model = CostCenterVersion
+    fields = [
+        "created_at",
+        "reason",
+        "changed_by",
+        "billing_strategy",
+        "spending_limit",
+        "billing_cycle_start",
+        "next_billing_time",
+    ]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = "history"
+
+
+class CostCenterForm(forms.ModelForm):
+    class Meta:
+        model = CostCenter
+        fields = ["spending_limit", "billing_strategy"]
+
+
+class CreditNoteForm(forms.Form):
+    credits = forms.DecimalField(
+        max_digits=24, decimal_places=6, help_text="Positive credits lower the balance."
+    )
+    description = forms.CharField(max_length=500)
+
+
+@admin.register(CostCenter)
+class CostCenterAdmin(admin.ModelAdmin):
+    form = CostCenterForm
+    list_display = [
+        "attribution_id",
+        "billing_strategy",
+        "limit",
+        "balance",
+        "billing_cycle_start",
+        "next_billing_time",
+    ]
+    list_filter = ["billing_strategy"]
+    search_fields = ["attribution_id"]
+    date_hierarchy = "next_billing_time"
+    readonly_fields = [
+        "attribution_id",
+        "balance",
+        "billing_cycle_start",
+        "next_billing_time",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [CostCenterVersionInline]
+    actions = ["add_credit_note"]
+
+    def has_add_permission(self, request):
+        return False  # created lazily by the service on first use
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="spending limit")
+    def limit(self, obj):
+        return money(obj.spending_limit)
+
+    @admin.display(description="current balance")
+    def balance(self, obj):
+        return money(usage_balance(attribution_id=obj.attribution_id))
+
+    def save_model(self, request, obj, form, change):
+        # Through the service: strategy switches follow the rules and the history is written.
+        try:
+            updated = cost_center_set(
+                attribution_id=obj.attribution_id,
+                spending_limit=form.cleaned_data["spending_limit"],
+                billing_strategy=form.cleaned_data["billing_strategy"],
+                changed_by=f"admin:{request.user.get_username()}",
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return
+        obj.refresh_from_db()
+        obj.spending_limit = updated.spending_limit
+
+    @admin.action(description="Add a credit note to the selected cost centers")
+    def add_credit_note(self, request, queryset):
+        if "apply" in request.POST:
+            form = CreditNoteForm(request.POST)
+            if form.is_valid():
+                for cost_center in queryset:
+                    try:
+                        credit_note_add(
+                            attribution_id=cost_center.attribution_id,
+                            credits=form.cleaned_data["credits"],
+                            description=form.cleaned_data["description"],
+                        )
+                    except ApplicationError as exc:
+                        self.message_user(request, exc.message, level=messages.ERROR)
+                        return None
+                self.message_user(
+                    request,
+                    f"Credit note of {format_credits(form.cleaned_data['credits'])} added to "
+                    f"{queryset.count()} cost center(s).",
+                )
+                return None
+        else:
+            form = CreditNoteForm()
+        return render(
+            request,
+            "admin/usage/credit_note_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Add a credit note",
+                "form": form,
+                "queryset": queryset,
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(UsageEntry)
+class UsageEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["effective_time", "attribution_id", "kind", "amount", "draft", "description", "object_id"]
+    list_filter = ["kind", "draft"]
+    search_fields = ["attribution_id", "object_id", "description"]
+    date_hierarchy = "effective_time"
+    ordering = ["-effective_time", "-id"]
+    actions = ["export_csv"]
+    show_full_result_count = False
+
+    @admin.display(description="credits", ordering="credits")
+    def amount(self, obj):
+        return money(obj.credits)
+
+    @admin.action(description="Export selected entries as CSV")
+    def export_csv(self, request, queryset):
+        rows = (
+            [
+                str(e.id),
+                e.attribution_id,
+                e.kind,
+                format_credits(e.credits),
+                format_rfc3339(e.effective_time),
+                e.draft,
+                e.description,
+                e.object_id or "",
+            ]
+            for e in queryset.order_by("effective_time", "id").iterator(chunk_size=2000)
+        )
+        return stream_csv(
+            "usage-entries.csv",
+            [
+                "id",
+                "attribution_id",
+                "kind",
+                "credits",
+                "effective_time",
+                "draft",
+                "description",
+                "object_id",
+            ],
+            rows,
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+@admin.register(WorkspaceClass)
+class WorkspaceClassAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "credits_per_minute", "description"]
+    search_fields = ["slug", "name"]
+
+
+@admin.register(WorkspaceInstance)
+class WorkspaceInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "instance_id",
+        "attribution_id",
+        "workspace_class",
+        "started_at",
+        "stopping_time",
+        "stopped_time",
+    ]
+    list_filter = ["workspace_class"]
+    search_fields = ["instance_id", "attribution_id"]
+    date_hierarchy = "started_at"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff

@@ -1,0 +1,256 @@
+"""UsageService endpoints: thin views, one service or selector each."""
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.access import ensure_can_read
+from core.api import JobRunSerializer, caller_name, run_job_now
+from core.auth import IsInternal, IsStaffOrInternal
+from core.errors import ValidationFailed
+from core.pagination import parse_page_params
+from core.serializers import AttributionIdField, CreditsField, TimeField
+from core.timeutils import parse_rfc3339
+from usage.selectors import usage_balance, usage_list
+from usage.services import (
+    cost_center_get_or_create,
+    cost_center_set,
+    credit_note_add,
+    workspace_instance_report,
+)
+from usage.tasks import rate_usage_work
+
+ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
+
+
+class UsageEntrySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    attribution_id = serializers.CharField()
+    description = serializers.CharField()
+    credits = CreditsField()
+    effective_time = TimeField()
+    kind = serializers.CharField()
+    object_id = serializers.CharField(allow_null=True)
+    draft = serializers.BooleanField()
+    metadata = serializers.JSONField()
+
+
+class CostCenterSerializer(serializers.Serializer):
+    attribution_id = serializers.CharField()
+    spending_limit = CreditsField()
+    billing_strategy = serializers.ChoiceField(choices=["stripe", "other"])
+    billing_cycle_start = TimeField()
+    next_billing_time = TimeField()
+
+
+class WorkspaceInstanceApi(APIView):
+    permission_classes = [IsInternal]
+
+    class InputSerializer(serializers.Serializer):
+        attribution_id = AttributionIdField()
+        workspace_class = serializers.CharField(max_length=100)
+        started_at = TimeField()
+        stopping_time = TimeField(required=False, allow_null=True)
+        stopped_time = TimeField(required=False, allow_null=True)
+        metadata = serializers.JSONField(required=False, default=dict)
+
+        def validate_metadata(self, value):
+            if not isinstance(value, dict):
+                raise serializers.ValidationError("metadata must be a JSON object.")
+            return value
+
+    class OutputSerializer(serializers.Serializer):
+        instance_id = serializers.CharField()
+        attribution_id = serializers.CharField()
+        workspace_class = serializers.CharField()
+        started_at = TimeField()
+        stopping_time = TimeField(allow_null=True)
+        stopped_time = TimeField(allow_null=True)
+        metadata = serializers.JSONField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer},
+        summary="Report a workspace instance's lifecycle (started, stopping, stopped)",
+        examples=[
+            OpenApiExample(
+                "Started",
+                value={
+                    "attribution_id": ATTRIBUTION_EXAMPLE,
+                    "workspace_class": "g1-standard",
+                    "started_at": "2026-11-23T12:00:00Z",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Stopped",
+                value={
+                    "attribution_id": ATTRIBUTION_EXAMPLE,
+                    "workspace_class": "g1-standard",
+                    "started_at": "2026-11-23T12:00:00Z",
+                    "stopping_time": "2026-11-23T12:06:00Z",
+                    "stopped_time": "2026-11-23T12:06:05Z",
+                },
+                request_only=True,
+            ),
+        ],
+    )
+    def put(self, request, instance_id: str):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instance, created = workspace_instance_report(instance_id=instance_id, **serializer.validated_data)
+        return Response(
+            self.OutputSerializer(instance).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class CostCenterApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        spending_limit = CreditsField(required=False)
+        billing_strategy = serializers.CharField(required=False)
+
+    def get_permissions(self):
+        if self.request.method == "PUT":
+            return [IsStaffOrInternal()]
+        return super().get_permissions()
+
+    @extend_schema(responses=CostCenterSerializer, summary="GetCostCenter (created lazily)")
+    def get(self, request, attribution_id: str):
+        attribution_id = ensure_can_read(request.user, attribution_id)
+        return Response(CostCenterSerializer(cost_center_get_or_create(attribution_id=attribution_id)).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=CostCenterSerializer,
+        summary="SetCostCenter: spending limit and billing strategy",
+        examples=[
+            OpenApiExample("Limit", value={"spending_limit": "1000.000000"}, request_only=True),
+            OpenApiExample("Move to Stripe", value={"billing_strategy": "stripe"}, request_only=True),
+        ],
+    )
+    def put(self, request, attribution_id: str):
+        attribution_id = ensure_can_read(request.user, attribution_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        cost_center = cost_center_set(
+            attribution_id=attribution_id, changed_by=caller_name(request), **serializer.validated_data
+        )
+        return Response(CostCenterSerializer(cost_center).data)
+
+
+class BalanceApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        attribution_id = serializers.CharField()
+        credits = CreditsField()
+
+    @extend_schema(
+        responses=OutputSerializer,
+        summary="GetBalance: the sum of the attribution's usage entries, drafts included",
+        examples=[
+            OpenApiExample("Balance", value={"attribution_id": ATTRIBUTION_EXAMPLE, "credits": "10.000000"})
+        ],
+    )
+    def get(self, request, attribution_id: str):
+        attribution_id = ensure_can_read(request.user, attribution_id)
+        data = {"attribution_id": attribution_id, "credits": usage_balance(attribution_id=attribution_id)}
+        return Response(self.OutputSerializer(data).data)
+
+
+class UsageListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        entries = UsageEntrySerializer(many=True)
+        credits_used = CreditsField()
+        pagination = serializers.DictField()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("attribution_id", str, required=True),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATETIME, description="Inclusive; default: to minus 300 days"
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Exclusive; default: now"),
+            OpenApiParameter("page", int, description="1-based"),
+            OpenApiParameter("per_page", int, description="Default 50, at most 1000"),
+            OpenApiParameter(
+                "order", str, enum=["asc", "desc"], description="By effective time; default desc"
+            ),
+        ],
+        responses=OutputSerializer,
+        summary="ListUsage: entries in [from, to), credits used over the whole range, pagination",
+    )
+    def get(self, request):
+        params = request.query_params
+        if not params.get("attribution_id"):
+            raise ValidationFailed("attribution_id is required.", code="invalid_attribution_id")
+        attribution_id = ensure_can_read(request.user, params["attribution_id"])
+        start = parse_rfc3339(params["from"], field="from") if params.get("from") else None
+        end = parse_rfc3339(params["to"], field="to") if params.get("to") else None
+        page, per_page = parse_page_params(params)
+        result = usage_list(
+            attribution_id=attribution_id,
+            start=start,
+            end=end,
+            now=timezone.now(),
+            page=page,
+            per_page=per_page,
+            order=params.get("order", "desc"),
+        )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "entries": result.entries,
+                    "credits_used": result.credits_used,
+                    "pagination": result.pagination,
+                }
+            ).data
+        )
+
+
+class CreditNoteApi(APIView):
+    permission_classes = [IsStaffOrInternal]
+
+    class InputSerializer(serializers.Serializer):
+        attribution_id = AttributionIdField()
+        credits = CreditsField()
+        description = serializers.CharField(allow_blank=True)
+        user_id = serializers.UUIDField(required=False, allow_null=True)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: UsageEntrySerializer},
+        summary="AddUsageCreditNote: positive credits lower the balance",
+        examples=[
+            OpenApiExample(
+                "Goodwill",
+                value={
+                    "attribution_id": ATTRIBUTION_EXAMPLE,
+                    "credits": "3",
+                    "description": "Outage on 2026-11-20",
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        entry = credit_note_add(
+            attribution_id=data["attribution_id"],
+            credits=data["credits"],
+            description=data["description"],
+            user_id=str(data["user_id"]) if data.get("user_id") else None,
+        )
+        return Response(UsageEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class ReconcileUsageJobApi(APIView):
+    permission_classes = [IsStaffOrInternal]
+
+    @extend_schema(request=None, responses=JobRunSerializer, summary="Run the ledger job (usage.rate) now")
+    def post(self, request):
+        return run_job_now(request, "usage.rate", rate_usage_work)

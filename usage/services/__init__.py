@@ -1,0 +1,18 @@
+from usage.services.cost_centers import (
+    cost_center_get_or_create,
+    cost_center_reset_usage,
+    cost_center_set,
+    cost_centers_reset_due,
+)
+from usage.services.ledger import credit_note_add
+from usage.services.workspaces import usage_reconcile, workspace_instance_report
+
+__all__ = [
+    "cost_center_get_or_create",
+    "cost_center_reset_usage",
+    "cost_center_set",
+    "cost_centers_reset_due",
+    "credit_note_add",
+    "usage_reconcile",
+    "workspace_instance_report",
+]

@@ -1,0 +1,242 @@
+"""Cost centers: creation, strategy switches and the cycle reset (Gitpod's UsageService).
+
+Lock order: a service that changes a cost center locks its row (select_for_update) first and
+writes ledger entries after, so two writers of one attribution serialise on that row.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.attribution import normalize_attribution_id
+from core.errors import ValidationFailed
+from core.money import ZERO, format_credits, to_credits
+from core.timeutils import add_months, format_rfc3339
+from usage.models import CostCenter, CostCenterVersion, UsageEntry
+from usage.selectors import cost_centers_due_for_reset, usage_balance
+from usage.services.ledger import parse_credits
+
+logger = logging.getLogger(__name__)
+Strategy = CostCenter.BillingStrategy
+
+
+def default_spending_limit() -> Decimal:
+    return to_credits(str(settings.TALLY_DEFAULT_SPENDING_LIMIT))
+
+
+def _record_version(cost_center: CostCenter, *, reason: str, changed_by: str = "") -> CostCenterVersion:
+    return CostCenterVersion.objects.create(
+        cost_center=cost_center,
+        spending_limit=cost_center.spending_limit,
+        billing_strategy=cost_center.billing_strategy,
+        billing_cycle_start=cost_center.billing_cycle_start,
+        next_billing_time=cost_center.next_billing_time,
+        reason=reason,
+        changed_by=changed_by[:200],
+    )
+
+
+def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = None) -> CostCenter:
+    """The attribution's cost center, created lazily (strategy other, default limit, one month).
+
+    Safe under concurrent creation: the unique attribution id lets one insert win; the others
+    read the winner's row.
+    """
+    attribution_id = normalize_attribution_id(attribution_id)
+    existing = CostCenter.objects.filter(attribution_id=attribution_id).first()
+    if existing is not None:
+        return existing
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            cost_center = CostCenter.objects.create(
+                attribution_id=attribution_id,
+                spending_limit=default_spending_limit(),
+                billing_strategy=Strategy.OTHER,
+                billing_cycle_start=now,
+                next_billing_time=add_months(now, 1),
+            )
+            _record_version(cost_center, reason="created")
+            return cost_center
+    except IntegrityError:
+        return CostCenter.objects.get(attribution_id=attribution_id)
+
+
+def _lock(attribution_id: str, now: datetime) -> CostCenter:
+    cost_center_get_or_create(attribution_id=attribution_id, now=now)
+    return CostCenter.objects.select_for_update().get(attribution_id=attribution_id)
+
+
+def _invoice_entry(
+    *, attribution_id: str, amount: Decimal, now: datetime, key: str, description: str
+) -> UsageEntry:
+    return UsageEntry.objects.create(
+        attribution_id=attribution_id,
+        description=description,
+        credits=-amount,
+        effective_time=now,
+        kind=UsageEntry.Kind.INVOICE,
+        object_id=key,
+        draft=False,
+    )
+
+
+def _last_other_limit(cost_center: CostCenter) -> Decimal:
+    version = (
+        cost_center.versions.filter(billing_strategy=Strategy.OTHER).order_by("-created_at", "-id").first()
+    )
+    return version.spending_limit if version is not None else default_spending_limit()
+
+
+@transaction.atomic
+def cost_center_set(
+    *,
+    attribution_id: str,
+    spending_limit: Decimal | int | str | None = None,
+    billing_strategy: str | None = None,
+    changed_by: str = "",
+    now: datetime | None = None,
+) -> CostCenter:
+    """SetCostCenter. Switching to `other` restores the last `other` limit (or the default)
+    and starts a new cycle; switching to `stripe` balances out open usage with an `invoice`
+    entry, then starts a new cycle. Takes the cost center's row lock."""
+    attribution_id = normalize_attribution_id(attribution_id)
+    limit = None
+    if spending_limit is not None:
+        limit = parse_credits(spending_limit, field="spending_limit")
+        if limit < 0:
+            raise ValidationFailed("spending_limit must not be negative.", code="negative_spending_limit")
+    if billing_strategy is not None and billing_strategy not in Strategy.values:
+        raise ValidationFailed(
+            f"billing_strategy must be one of {', '.join(Strategy.values)} (got {billing_strategy!r}).",
+            code="invalid_billing_strategy",
+        )
+    now = now or timezone.now()
+    cost_center = _lock(attribution_id, now)
+    old_strategy = cost_center.billing_strategy
+    new_strategy = billing_strategy or old_strategy
+
+    if new_strategy == old_strategy:
+        if limit is None or limit == cost_center.spending_limit:
+            return cost_center
+        cost_center.spending_limit = limit
+        reason = f"spending limit set to {format_credits(limit)}"
+    elif new_strategy == Strategy.OTHER:
+        cost_center.billing_strategy = Strategy.OTHER
+        cost_center.spending_limit = _last_other_limit(cost_center)
+        cost_center.billing_cycle_start = now
+        cost_center.next_billing_time = add_months(now, 1)
+        reason = "switched to other: last other limit restored, new cycle"
+    else:
+        balance = usage_balance(attribution_id=attribution_id)
+        if balance > 0:
+            _invoice_entry(
+                attribution_id=attribution_id,
+                amount=balance,
+                now=now,
+                key=f"balance-out:{attribution_id}:{format_rfc3339(now)}",
+                description="Usage balanced out on switching to Stripe billing",
+            )
+        cost_center.billing_strategy = Strategy.STRIPE
+        if limit is not None:
+            cost_center.spending_limit = limit
+        cost_center.billing_cycle_start = now
+        cost_center.next_billing_time = add_months(now, 1)
+        reason = "switched to stripe: open usage balanced out, new cycle"
+    cost_center.full_clean()
+    cost_center.save()
+    _record_version(cost_center, reason=reason, changed_by=changed_by)
+    return cost_center
+
+
+@dataclass(frozen=True)
+class ResetOutcome:
+    attribution_id: str
+    months_advanced: int
+    invoiced: Decimal
+
+
+def _advance_cycle(cost_center: CostCenter, now: datetime) -> int:
+    """Move the cycle by whole calendar months (anchored on the old start) until next billing
+    time is in the future; returns the number of months moved."""
+    anchor = cost_center.billing_cycle_start
+    months = 1
+    while add_months(anchor, months + 1) <= now:
+        months += 1
+    cost_center.billing_cycle_start = add_months(anchor, months)
+    cost_center.next_billing_time = add_months(anchor, months + 1)
+    return months
+
+
+@transaction.atomic
+def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None) -> ResetOutcome | None:
+    """ResetUsage for one `other` cost center whose next billing time has passed.
+
+    Advances the cycle, then writes an `invoice` entry of -min(balance, limit) when the
+    balance is positive (a limit of 0 caps nothing). Returns None when nothing was due, so a
+    second run, or a run after a crash, changes nothing twice.
+    """
+    now = now or timezone.now()
+    cost_center = CostCenter.objects.select_for_update().filter(attribution_id=attribution_id).first()
+    if (
+        cost_center is None
+        or cost_center.billing_strategy != Strategy.OTHER
+        or cost_center.next_billing_time > now
+    ):
+        return None
+    closed_cycle_end = cost_center.next_billing_time
+    months = _advance_cycle(cost_center, now)
+    balance = usage_balance(attribution_id=attribution_id)
+    invoiced = ZERO
+    if balance > 0:
+        limit = cost_center.spending_limit
+        invoiced = balance if limit == 0 else min(balance, limit)
+        _invoice_entry(
+            attribution_id=attribution_id,
+            amount=invoiced,
+            now=now,
+            key=f"reset:{attribution_id}:{format_rfc3339(closed_cycle_end)}",
+            description=f"Usage reset for the cycle ending {format_rfc3339(closed_cycle_end)}",
+        )
+    cost_center.save()
+    _record_version(
+        cost_center, reason=f"cycle reset: advanced {months} month(s), invoiced {format_credits(invoiced)}"
+    )
+    return ResetOutcome(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
+
+
+def cost_centers_reset_due(*, now: datetime | None = None, batch_size: int = 500) -> dict:
+    """The reset job: every due `other` cost center, one transaction each."""
+    now = now or timezone.now()
+    reset = 0
+    invoiced_total = ZERO
+    failed: list[str] = []
+    while True:
+        due = list(
+            cost_centers_due_for_reset(now=now)
+            .exclude(attribution_id__in=failed)
+            .values_list("attribution_id", flat=True)[:batch_size]
+        )
+        if not due:
+            break
+        for attribution_id in due:
+            try:
+                outcome = cost_center_reset_usage(attribution_id=attribution_id, now=now)
+            except Exception:
+                logger.exception("Reset of %s failed; the next run retries it.", attribution_id)
+                failed.append(attribution_id)
+                continue
+            if outcome is not None:
+                reset += 1
+                invoiced_total += outcome.invoiced
+    return {
+        "status": "partial" if failed else "ok",
+        "cost_centers_reset": reset,
+        "credits_invoiced": format_credits(invoiced_total),
+        "failed": failed,
+    }

@@ -1,0 +1,55 @@
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.attribution import normalize_attribution_id
+from core.errors import ValidationFailed
+from core.money import to_credits
+from usage.models import UsageEntry
+
+
+def parse_credits(value: object, *, field: str = "credits") -> Decimal:
+    """Credits from API or form input: a decimal string, an int or a Decimal; a 400 otherwise."""
+    try:
+        return to_credits(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"{field}: {exc}", code="invalid_credits") from None
+
+
+@transaction.atomic
+def credit_note_add(
+    *,
+    attribution_id: str,
+    credits: Decimal | int | str,
+    description: str,
+    user_id: str | None = None,
+    now: datetime | None = None,
+) -> UsageEntry:
+    """AddUsageCreditNote: positive credits lower the balance (the entry is their negative)."""
+    attribution_id = normalize_attribution_id(attribution_id)
+    amount = parse_credits(credits)
+    if amount == 0:
+        raise ValidationFailed("credits must not be zero.", code="invalid_credits")
+    if not isinstance(description, str) or not description.strip():
+        raise ValidationFailed("A credit note needs a description.", code="blank_description")
+    metadata = {}
+    if user_id not in (None, ""):
+        try:
+            metadata["user_id"] = str(uuid.UUID(str(user_id)))
+        except ValueError:
+            raise ValidationFailed(f"user_id {user_id!r} is not a UUID.", code="invalid_user_id") from None
+    entry = UsageEntry(
+        attribution_id=attribution_id,
+        description=description.strip()[:500],
+        credits=-amount,
+        effective_time=now or timezone.now(),
+        kind=UsageEntry.Kind.CREDIT_NOTE,
+        draft=False,
+        metadata=metadata,
+    )
+    entry.full_clean()
+    entry.save()
+    return entry

@@ -1,0 +1,46 @@
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import factory
+
+from core.attribution import team_attribution_id
+from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def new_attribution_id() -> str:
+    return team_attribution_id(uuid.uuid4())
+
+
+class UsageEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UsageEntry
+
+    attribution_id = factory.LazyFunction(new_attribution_id)
+    description = "usage"
+    credits = Decimal("1.000000")
+    effective_time = NOON
+    kind = UsageEntry.Kind.WORKSPACE
+    draft = False
+
+
+class WorkspaceClassFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkspaceClass
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"class-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+    credits_per_minute = Decimal("0.166666666666667")
+
+
+class WorkspaceInstanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkspaceInstance
+
+    instance_id = factory.Sequence(lambda n: f"inst-{n:05d}")
+    attribution_id = factory.LazyFunction(new_attribution_id)
+    workspace_class = "g1-standard"
+    started_at = NOON
