@@ -12,6 +12,7 @@ $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e client
 	@touch $(STAMP)
 
 ## Run web + Celery worker + beat with demo data (SQLite and a filesystem broker by default).

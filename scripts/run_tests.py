@@ -182,7 +182,23 @@ def main(argv: list[str]) -> int:
         args = [db_flag, *argv]
         cmd = [sys.executable, "-m", "pytest", *args]
         say(" ".join(cmd))
-        return subprocess.call(cmd, cwd=ROOT, env=env)
+        status = subprocess.call(cmd, cwd=ROOT, env=env)
+        if argv or status != 0:
+            return status
+        # The client package is plain Python (no Django): its own pytest run, real HTTP.
+        client_cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "client/tests",
+            "-q",
+            "-p",
+            "no:django",
+            "-c",
+            "client/pyproject.toml",
+        ]
+        say(" ".join(client_cmd))
+        return subprocess.call(client_cmd, cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":
