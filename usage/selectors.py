@@ -73,3 +73,15 @@ def cost_centers_due_for_reset(*, now: datetime) -> QuerySet[CostCenter]:
     return CostCenter.objects.filter(
         billing_strategy=CostCenter.BillingStrategy.OTHER, next_billing_time__lte=now
     ).order_by("next_billing_time", "id")
+
+
+USAGE_KINDS = (UsageEntry.Kind.WORKSPACE, UsageEntry.Kind.METER, UsageEntry.Kind.TRAFFIC)
+
+
+def credits_used(*, attribution_id: str, start: datetime, end: datetime) -> Decimal:
+    """Rated usage credits (workspace, meter and traffic entries, drafts included) with an
+    effective time in [start, end). What the `credits` feature of a credits ledger burns."""
+    total = UsageEntry.objects.filter(
+        attribution_id=attribution_id, kind__in=USAGE_KINDS, effective_time__gte=start, effective_time__lt=end
+    ).aggregate(total=Sum("credits"))["total"]
+    return quantize_credits(total) if total is not None else ZERO
