@@ -1,6 +1,6 @@
 """Every /api/v1/ route; each app adds its own views here."""
 
-from django.urls import path
+from django.urls import include, path
 
 from billing import api as billing_api
 from core import api as core_api
@@ -22,4 +22,6 @@ urlpatterns = [
     path("credit-notes", usage_api.CreditNoteApi.as_view(), name="credit-notes"),
     path("jobs/reconcile-usage", usage_api.ReconcileUsageJobApi.as_view(), name="job-reconcile-usage"),
     path("jobs/reset-usage", billing_api.ResetUsageJobApi.as_view(), name="job-reset-usage"),
+    # Credits (OpenMeter-style grants)
+    path("", include("credits.api_urls")),
 ]

@@ -91,6 +91,9 @@ class CostCenter(TimeStampedModel):
     billing_strategy = models.CharField(max_length=10, choices=BillingStrategy.choices, default="other")
     billing_cycle_start = models.DateTimeField()
     next_billing_time = models.DateTimeField()
+    # Set while a payment dispute (or staff) blocks usage: entitlement checks deny access.
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    blocked_reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["attribution_id"]
