@@ -10,7 +10,12 @@ from django.utils import timezone
 from billing.models import Membership, Team
 from billing.services import membership_add
 from usage.models import WorkspaceInstance
-from usage.services import cost_center_get_or_create, cost_center_set, usage_reconcile, workspace_instance_report
+from usage.services import (
+    cost_center_get_or_create,
+    cost_center_set,
+    usage_reconcile,
+    workspace_instance_report,
+)
 
 DEMO_PASSWORD = "tally-demo"
 
