@@ -5,6 +5,7 @@ from django.urls import include, path
 from billing import api as billing_api
 from core import api as core_api
 from usage import api as usage_api
+from usage import api_events
 
 urlpatterns = [
     path("me", core_api.MeApi.as_view(), name="me"),
@@ -22,6 +23,10 @@ urlpatterns = [
     path("credit-notes", usage_api.CreditNoteApi.as_view(), name="credit-notes"),
     path("jobs/reconcile-usage", usage_api.ReconcileUsageJobApi.as_view(), name="job-reconcile-usage"),
     path("jobs/reset-usage", billing_api.ResetUsageJobApi.as_view(), name="job-reset-usage"),
+    # Meter events
+    path("events", api_events.EventIngestApi.as_view(), name="events"),
+    path("meters", api_events.MeterListApi.as_view(), name="meter-list"),
+    path("meters/<slug:slug>/usage", api_events.MeterUsageApi.as_view(), name="meter-usage"),
     # Credits (OpenMeter-style grants)
     path("", include("credits.api_urls")),
 ]

@@ -17,6 +17,12 @@ JOB_RUNS = Counter(
     registry=REGISTRY,
 )
 JOB_DURATION = Histogram("tally_job_duration_seconds", "Job run duration.", ["job"], registry=REGISTRY)
+INGESTED_EVENTS = Counter(
+    "tally_ingested_events_total",
+    "Meter events by result (accepted, duplicate, rejected).",
+    ["result"],
+    registry=REGISTRY,
+)
 API_ERRORS = Counter(
     "tally_api_errors_total", "API error responses by status code.", ["status"], registry=REGISTRY
 )

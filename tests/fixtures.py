@@ -128,3 +128,30 @@ def stripe_webhook_endpoint(stripe_account):
         djstripe_uuid=endpoint_uuid,
         djstripe_owner_account=stripe_account,
     )
+
+
+SEED_MIGRATIONS = ("usage.migrations.0003_seed_workspace_classes", "usage.migrations.0007_seed_meters")
+
+
+def seed_reference_data() -> None:
+    """Re-run the idempotent data migrations that seed meters, rates and workspace classes."""
+    import importlib
+
+    from django.apps import apps
+
+    for module in SEED_MIGRATIONS:
+        importlib.import_module(module).seed(apps, None)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # A transactional test's flush empties every table, seeded rows included, and --reuse-db
+    # keeps that state for the next run: seed again once per session.
+    with django_db_blocker.unblock():
+        seed_reference_data()
+
+
+@pytest.fixture
+def reference_data(transactional_db):
+    """For transactional tests that need the seeded rows (earlier flushes removed them)."""
+    seed_reference_data()

@@ -10,14 +10,20 @@ from core.errors import ValidationFailed
 from core.money import ZERO, quantize_credits
 from core.pagination import pagination_block
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
+from usage.selectors_meters import meter_units_used, pending_meter_credits
+
+__all__ = ["meter_units_used"]  # re-exported: credits reads meter usage through this module
 
 MAX_LIST_RANGE = timedelta(days=300)
 
 
 def usage_balance(*, attribution_id: str) -> Decimal:
-    """GetBalance: the sum of every entry of the attribution, drafts included."""
+    """GetBalance: the sum of every entry of the attribution, drafts included, plus the
+    priced meter rollups the rating job has not reached yet (so an event counts as soon as
+    its ingest request returns)."""
     total = UsageEntry.objects.filter(attribution_id=attribution_id).aggregate(total=Sum("credits"))["total"]
-    return quantize_credits(total) if total is not None else ZERO
+    rated = quantize_credits(total) if total is not None else ZERO
+    return rated + pending_meter_credits(attribution_id=attribution_id)
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,10 @@ USAGE_KINDS = (UsageEntry.Kind.WORKSPACE, UsageEntry.Kind.METER, UsageEntry.Kind
 
 def credits_used(*, attribution_id: str, start: datetime, end: datetime) -> Decimal:
     """Rated usage credits (workspace, meter and traffic entries, drafts included) with an
-    effective time in [start, end). What the `credits` feature of a credits ledger burns."""
+    effective time in [start, end), plus not-yet-rated meter usage of hours starting in that
+    range. What the `credits` feature of a credits ledger burns."""
     total = UsageEntry.objects.filter(
         attribution_id=attribution_id, kind__in=USAGE_KINDS, effective_time__gte=start, effective_time__lt=end
     ).aggregate(total=Sum("credits"))["total"]
-    return quantize_credits(total) if total is not None else ZERO
+    rated = quantize_credits(total) if total is not None else ZERO
+    return rated + pending_meter_credits(attribution_id=attribution_id, start=start, end=end)

@@ -191,3 +191,17 @@ LOGGING = {
 }
 # How far back the ledger job looks for stopped workspace instances without a final entry.
 TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS = env.int("TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS", default=35)
+
+# --- Meter event ingestion -----------------------------------------------------------------
+TALLY_INGEST_MAX_EVENTS = 1000
+TALLY_INGEST_MAX_BYTES = 5 * 1024 * 1024
+TALLY_INGEST_MAX_AGE_DAYS = 35
+TALLY_INGEST_MAX_FUTURE_SECONDS = 300
+TALLY_INGEST_MAX_METADATA_BYTES = 4096
+# Django itself refuses larger bodies; the ingest view answers 413 above TALLY_INGEST_MAX_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = TALLY_INGEST_MAX_BYTES + 1024
+# Minutes after an hour ends before its meter entry is final; later events get corrections.
+TALLY_METER_FINALIZE_GRACE_MINUTES = env.int("TALLY_METER_FINALIZE_GRACE_MINUTES", default=10)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

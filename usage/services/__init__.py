@@ -4,7 +4,9 @@ from usage.services.cost_centers import (
     cost_center_set,
     cost_centers_reset_due,
 )
+from usage.services.events import meter_events_ingest
 from usage.services.ledger import credit_note_add
+from usage.services.rating import meter_rating_run
 from usage.services.workspaces import usage_reconcile, workspace_instance_report
 
 __all__ = [
@@ -13,6 +15,8 @@ __all__ = [
     "cost_center_set",
     "cost_centers_reset_due",
     "credit_note_add",
+    "meter_events_ingest",
+    "meter_rating_run",
     "usage_reconcile",
     "workspace_instance_report",
 ]

@@ -39,7 +39,7 @@ def test_lifecycle_then_reconcile_then_balance(internal_client):
     job = internal_client.post("/api/v1/jobs/reconcile-usage")
     assert job.status_code == 200
     assert job.json()["outcome"] == "ok"
-    assert job.json()["result"]["created"] == 1
+    assert job.json()["result"]["workspaces"]["created"] == 1
 
     balance = internal_client.get(f"/api/v1/balance/{who}")
     assert balance.json() == {"attribution_id": who, "credits": "1.000000"}

@@ -36,7 +36,7 @@ def test_usage_rate_task_runs_under_its_lock_and_records_the_run(redis):
     WorkspaceInstanceFactory(instance_id="t-1", started_at=timezone.now() - timedelta(minutes=6))
     result = rate_usage.delay().get()
     assert result["status"] == "ok"
-    assert result["created"] == 1
+    assert result["workspaces"]["created"] == 1
     run = JobRun.objects.get(job="usage.rate")
     assert run.outcome == "ok"
     assert UsageEntry.objects.get(object_id="t-1").draft is True

@@ -1,0 +1,199 @@
+"""Meter event ingestion and meter usage endpoints."""
+
+from datetime import timedelta
+
+import orjson
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.access import ensure_can_read
+from core.auth import is_internal
+from core.errors import PayloadTooLarge, ValidationFailed
+from core.pagination import PagePagination
+from core.serializers import TimeField
+from core.timeutils import parse_rfc3339
+from usage.models import Meter
+from usage.selectors_meters import meter_get, meter_usage_windows
+from usage.services import meter_events_ingest
+
+
+class EventInputSerializer(serializers.Serializer):
+    """Documentation only: the view validates events on a fast path, not with this."""
+
+    unique_key = serializers.CharField(max_length=255)
+    attribution_id = serializers.CharField()
+    instance_id = serializers.CharField(required=False, allow_null=True)
+    occurred_at = serializers.DateTimeField()
+    amounts = serializers.DictField(child=serializers.IntegerField(min_value=0))
+    metadata = serializers.DictField(required=False)
+
+
+class EventResultSerializer(serializers.Serializer):
+    unique_key = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    reason = serializers.CharField(allow_null=True)
+
+
+class IngestOutputSerializer(serializers.Serializer):
+    results = EventResultSerializer(many=True)
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class EventIngestApi(APIView):
+    """POST /api/v1/events: one event or an array of up to 1,000."""
+
+    @extend_schema(
+        request=EventInputSerializer(many=True),
+        responses=IngestOutputSerializer,
+        summary="Ingest meter events (each unique key is counted once, forever)",
+        description=(
+            "Send one event object or an array of up to 1,000. The answer lists, in request "
+            "order, `accepted`, `duplicate` (the key was stored before: nothing to retry) or "
+            "`rejected` with a reason (do not retry unchanged). A batch is one transaction: "
+            "on a 5xx nothing was stored and the whole batch may be retried with the same keys."
+        ),
+        examples=[
+            OpenApiExample(
+                "Two events",
+                value=[
+                    {
+                        "unique_key": "node-7:2026-11-23T12:00",
+                        "attribution_id": "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10",
+                        "occurred_at": "2026-11-23T12:00:00Z",
+                        "amounts": {"container-seconds": 60, "samples": 1200},
+                    },
+                    {
+                        "unique_key": "node-7:2026-11-23T12:01",
+                        "attribution_id": "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10",
+                        "occurred_at": "2026-11-23T12:01:00Z",
+                        "amounts": {"container-seconds": 60},
+                        "metadata": {"node": "node-7"},
+                    },
+                ],
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Results",
+                value={
+                    "results": [
+                        {"unique_key": "node-7:2026-11-23T12:00", "status": "accepted", "reason": None},
+                        {"unique_key": "node-7:2026-11-23T12:01", "status": "duplicate", "reason": None},
+                    ],
+                    "accepted": 1,
+                    "duplicates": 1,
+                    "rejected": 0,
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request):
+        user = request.user
+        allowed = None
+        if not is_internal(user):
+            allowed = getattr(user, "attribution_id", None)
+            if allowed is None:
+                raise PermissionDenied("Events are sent with the internal token or a team API key.")
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.TALLY_INGEST_MAX_BYTES:
+            raise PayloadTooLarge(f"A batch may be at most {settings.TALLY_INGEST_MAX_BYTES} bytes.")
+        try:
+            events = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            raise ValidationFailed(f"The body is not valid JSON: {exc}", code="malformed_request") from None
+        if isinstance(events, dict):
+            events = [events]
+        if not isinstance(events, list) or not events:
+            raise ValidationFailed("Send one event object or a non-empty array of events.", code="invalid")
+        if len(events) > settings.TALLY_INGEST_MAX_EVENTS:
+            raise ValidationFailed(
+                f"A batch may hold at most {settings.TALLY_INGEST_MAX_EVENTS:,} events "
+                f"(got {len(events):,}).",
+                code="batch_too_large",
+            )
+        results = meter_events_ingest(events=events, allowed_attribution=allowed)
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for result in results:
+            counts[result.status] += 1
+        body = {
+            "results": [r.as_dict() for r in results],
+            "accepted": counts["accepted"],
+            "duplicates": counts["duplicate"],
+            "rejected": counts["rejected"],
+        }
+        return Response(body)
+
+
+class MeterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Meter
+        fields = ["slug", "unit", "description", "active"]
+
+
+class MeterListApi(APIView):
+    @extend_schema(responses=MeterSerializer(many=True), summary="Meters (amount types events may carry)")
+    def get(self, request):
+        paginator = PagePagination()
+        page = paginator.paginate_queryset(Meter.objects.order_by("slug"), request, view=self)
+        return paginator.get_paginated_response(MeterSerializer(page, many=True).data)
+
+
+class MeterUsageApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class WindowSerializer(serializers.Serializer):
+            start = TimeField()
+            end = TimeField()
+            value = serializers.IntegerField()
+
+        meter = serializers.CharField()
+        attribution_id = serializers.CharField()
+        window = serializers.CharField()
+        start = TimeField(source="from_")
+        end = TimeField(source="to")
+        total = serializers.IntegerField()
+        data = WindowSerializer(many=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("attribution_id", str, required=True),
+            OpenApiParameter(
+                "from", OpenApiTypes.DATETIME, description="Inclusive; default: to minus 24 hours"
+            ),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, description="Exclusive; default: now"),
+            OpenApiParameter("window", str, enum=["MINUTE", "HOUR", "DAY"], description="Default HOUR"),
+        ],
+        responses=OutputSerializer,
+        summary="A meter's usage per window, from the per-minute rollups",
+        description="Windows without usage are omitted from `data` (zero rows are not listed).",
+    )
+    def get(self, request, slug: str):
+        params = request.query_params
+        if not params.get("attribution_id"):
+            raise ValidationFailed("attribution_id is required.", code="invalid_attribution_id")
+        attribution_id = ensure_can_read(request.user, params["attribution_id"])
+        meter = meter_get(slug=slug)
+        end = parse_rfc3339(params["to"], field="to") if params.get("to") else timezone.now()
+        start = parse_rfc3339(params["from"], field="from") if params.get("from") else end - timedelta(days=1)
+        window = params.get("window", "HOUR").upper()
+        rows = meter_usage_windows(
+            attribution_id=attribution_id, meter=meter, start=start, end=end, window=window
+        )
+        step = {"MINUTE": timedelta(minutes=1), "HOUR": timedelta(hours=1), "DAY": timedelta(days=1)}[window]
+        data = {
+            "meter": meter.slug,
+            "attribution_id": attribution_id,
+            "window": window,
+            "from_": start,
+            "to": end,
+            "total": sum(value for _, value in rows),
+            "data": [{"start": s, "end": s + step, "value": value} for s, value in rows],
+        }
+        return Response(self.OutputSerializer(data).data)

@@ -1,0 +1,158 @@
+"""Meter event ingestion: one transaction per batch, facts and per-minute rollups together.
+
+PostgreSQL path: COPY the rows into a temporary staging table, then one statement inserts the
+facts (`ON CONFLICT DO NOTHING RETURNING`) and folds exactly the inserted rows into the
+rollups. A key seen before — in any earlier batch, forever — inserts nothing and counts
+nothing. SQLite (the demo) takes a row-by-row path with the same semantics.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
+
+from core.metrics import INGESTED_EVENTS
+from usage.ingest import EventResult, EventRow, Limits, validate_batch
+from usage.models import Meter
+
+logger = logging.getLogger(__name__)
+
+STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS usage_ingest_stage (
+    attribution_id text, key text, meter_id bigint, occurred_at timestamptz,
+    amount bigint, instance_id text, metadata jsonb
+) ON COMMIT DELETE ROWS
+"""
+STAGE_COPY = (
+    "COPY usage_ingest_stage (attribution_id, key, meter_id, occurred_at, amount, instance_id, metadata)"
+    " FROM STDIN"
+)
+INSERT_FROM_STAGE = """
+WITH inserted AS (
+    INSERT INTO usage_meterevent
+        (attribution_id, key, meter_id, occurred_at, amount, instance_id, metadata, received_at)
+    SELECT attribution_id, key, meter_id, occurred_at, amount, instance_id, metadata, now()
+    FROM usage_ingest_stage
+    ON CONFLICT (attribution_id, key) DO NOTHING
+    RETURNING attribution_id, key, meter_id, occurred_at, amount
+), rolled AS (
+    INSERT INTO usage_meterrollup (attribution_id, meter_id, minute, total, event_count, rated_total)
+    SELECT attribution_id, meter_id, date_trunc('minute', occurred_at), SUM(amount), COUNT(*), 0
+    FROM inserted
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (attribution_id, meter_id, minute) DO UPDATE
+        SET total = usage_meterrollup.total + EXCLUDED.total,
+            event_count = usage_meterrollup.event_count + EXCLUDED.event_count
+)
+SELECT attribution_id, key FROM inserted
+"""
+DEADLOCK_RETRIES = 3
+
+
+def active_meters() -> dict[str, int]:
+    return dict(Meter.objects.filter(active=True).values_list("slug", "id"))
+
+
+def ingest_limits() -> Limits:
+    return Limits(
+        now=timezone.now(),
+        max_age=timedelta(days=settings.TALLY_INGEST_MAX_AGE_DAYS),
+        max_future=timedelta(seconds=settings.TALLY_INGEST_MAX_FUTURE_SECONDS),
+        max_metadata_bytes=settings.TALLY_INGEST_MAX_METADATA_BYTES,
+    )
+
+
+def meter_events_ingest(*, events: list, allowed_attribution: str | None = None) -> list[EventResult]:
+    """Validate and store a batch; returns one result per event, in request order.
+
+    The whole batch is one transaction: a server error stores nothing, so a client retrying
+    the batch with the same keys gets every event counted exactly once.
+    """
+    results, rows = validate_batch(
+        events, meters=active_meters(), limits=ingest_limits(), allowed_attribution=allowed_attribution
+    )
+    inserted: set[tuple[str, str]] = set()
+    if rows:
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                with transaction.atomic():
+                    inserted = _store(rows)
+                break
+            except OperationalError as exc:
+                if (
+                    getattr(getattr(exc, "__cause__", None), "sqlstate", None) != "40P01"
+                    or attempt == DEADLOCK_RETRIES - 1
+                ):
+                    raise
+                logger.warning("Ingest batch hit a deadlock; retrying (%s).", attempt + 1)
+    for result in results:
+        if result.status is None:
+            result.status = "accepted" if any(k in inserted for k in result.row_keys) else "duplicate"
+        INGESTED_EVENTS.labels(result=result.status).inc()
+    return results
+
+
+def _store(rows: list[EventRow]) -> set[tuple[str, str]]:
+    if connection.vendor == "postgresql":
+        return _store_postgresql(rows)
+    return _store_generic(rows)
+
+
+def _store_postgresql(rows: list[EventRow]) -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(STAGE_DDL)
+        with cursor.copy(STAGE_COPY) as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.attribution_id,
+                        row.key,
+                        row.meter_id,
+                        row.occurred_at,
+                        row.amount,
+                        row.instance_id,
+                        row.metadata,
+                    )
+                )
+        cursor.execute(INSERT_FROM_STAGE)
+        return {(attribution_id, key) for attribution_id, key in cursor.fetchall()}
+
+
+def _store_generic(rows: list[EventRow]) -> set[tuple[str, str]]:
+    inserted = set()
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for row in rows:
+            cursor.execute(
+                "INSERT INTO usage_meterevent (attribution_id, key, meter_id, occurred_at, amount,"
+                " instance_id, metadata, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (attribution_id, key) DO NOTHING",
+                [
+                    row.attribution_id,
+                    row.key,
+                    row.meter_id,
+                    adapt(row.occurred_at),
+                    row.amount,
+                    row.instance_id,
+                    row.metadata,
+                    adapt(now),
+                ],
+            )
+            if cursor.rowcount != 1:
+                continue
+            inserted.add((row.attribution_id, row.key))
+            minute = row.occurred_at.astimezone(now.tzinfo).replace(second=0, microsecond=0)
+            cursor.execute(
+                "INSERT INTO usage_meterrollup"
+                " (attribution_id, meter_id, minute, total, event_count, rated_total)"
+                " VALUES (%s, %s, %s, %s, 1, 0)"
+                " ON CONFLICT (attribution_id, meter_id, minute) DO UPDATE"
+                " SET total = usage_meterrollup.total + excluded.total,"
+                " event_count = usage_meterrollup.event_count + 1",
+                [row.attribution_id, row.meter_id, adapt(minute), row.amount],
+            )
+    return inserted
