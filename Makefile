@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format migrations-check ci bench clean venv
+.PHONY: demo test lint format migrations-check ci bench-server bench-ingest clean venv
 
 venv: $(STAMP)
 
@@ -33,6 +33,13 @@ format: $(STAMP)
 
 migrations-check: $(STAMP)
 	DJANGO_SETTINGS_MODULE=config.settings.local $(PY) manage.py makemigrations --check --dry-run
+
+## A gunicorn server on PostgreSQL for the benchmarks (foreground); then `make bench-ingest` elsewhere.
+bench-server: $(STAMP)
+	$(PY) scripts/bench_server.py
+
+bench-ingest: $(STAMP)
+	$(PY) bench/ingest.py --database-url $${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tally_bench_ingest}
 
 ci: test lint migrations-check
 

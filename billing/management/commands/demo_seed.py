@@ -1,4 +1,6 @@
-"""Demo data: two teams with members, an owner login, and finance staff. Safe to run twice."""
+"""Demo data: two teams with members, finance staff, cost centers, workspace usage and meter events.
+
+Safe to run twice."""
 
 from datetime import timedelta
 
@@ -13,6 +15,8 @@ from usage.models import WorkspaceInstance
 from usage.services import (
     cost_center_get_or_create,
     cost_center_set,
+    meter_events_ingest,
+    meter_rating_run,
     usage_reconcile,
     workspace_instance_report,
 )
@@ -83,3 +87,24 @@ class Command(BaseCommand):
         )
         result = usage_reconcile(now=now)
         self.stdout.write(f"  workspace usage priced: {result}")
+        self._seed_meter_events(teams, now)
+
+    def _seed_meter_events(self, teams: dict[str, Team], now) -> None:
+        """Two days of hourly meter events (deterministic keys: a re-run stores nothing twice)."""
+        events = []
+        for slug, scale in (("acme", 3), ("globex", 1)):
+            for hours_ago in range(48, 0, -1):
+                at = now - timedelta(hours=hours_ago)
+                events.append(
+                    {
+                        "unique_key": f"demo-{slug}-node-{at:%Y%m%d%H}",
+                        "attribution_id": teams[slug].attribution_id,
+                        "occurred_at": at.isoformat(),
+                        "amounts": {"container-seconds": 3600 * scale, "samples": 20_000 * scale},
+                        "metadata": {"node": f"{slug}-node-1"},
+                    }
+                )
+        results = meter_events_ingest(events=events)
+        accepted = sum(1 for r in results if r.status == "accepted")
+        rating = meter_rating_run(now=now)
+        self.stdout.write(f"  meter events: {accepted} accepted; rated {rating['hours_rated']} meter-hours")
