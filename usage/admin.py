@@ -6,7 +6,17 @@ from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money, stream_c
 from core.errors import ApplicationError
 from core.money import format_credits
 from core.timeutils import format_rfc3339
-from usage.models import CostCenter, CostCenterVersion, UsageEntry, WorkspaceClass, WorkspaceInstance
+from usage.models import (
+    CostCenter,
+    CostCenterVersion,
+    Meter,
+    MeterEvent,
+    MeterRate,
+    MeterRollup,
+    UsageEntry,
+    WorkspaceClass,
+    WorkspaceInstance,
+)
 from usage.selectors import usage_balance
 from usage.services import cost_center_set, credit_note_add
 
@@ -197,6 +207,48 @@ class WorkspaceInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["workspace_class"]
     search_fields = ["instance_id", "attribution_id"]
     date_hierarchy = "started_at"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+class MeterRateInline(admin.TabularInline):
+    model = MeterRate
+    extra = 1
+    fields = ["effective_from", "credits_per_unit"]
+    ordering = ["-effective_from"]
+
+
+@admin.register(Meter)
+class MeterAdmin(admin.ModelAdmin):
+    list_display = ["slug", "unit", "active", "description"]
+    list_filter = ["active"]
+    search_fields = ["slug", "description"]
+    inlines = [MeterRateInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # facts point at meters; deactivate instead
+
+
+@admin.register(MeterEvent)
+class MeterEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["occurred_at", "attribution_id", "meter", "amount", "key", "instance_id", "received_at"]
+    list_filter = ["meter"]
+    search_fields = ["attribution_id", "key", "instance_id"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+@admin.register(MeterRollup)
+class MeterRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["minute", "attribution_id", "meter", "total", "event_count", "rated_total"]
+    list_filter = ["meter"]
+    search_fields = ["attribution_id"]
+    date_hierarchy = "minute"
+    show_full_result_count = False
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff

@@ -128,3 +128,16 @@ def test_admin_exports_usage_as_csv(client, staff_user):
     lines = b"".join(response.streaming_content).decode().strip().splitlines()
     assert lines[0].startswith("id,attribution_id,kind,credits")
     assert sorted(line.split(",")[3] for line in lines[1:]) == ["1.000000", "2.000000"]
+
+
+def test_meter_admin_pages(client, staff_user):
+    from usage.models import Meter
+
+    client.force_login(staff_user)
+    samples = Meter.objects.get(slug="samples")
+    assert client.get("/admin/usage/meter/").status_code == 200
+    page = client.get(f"/admin/usage/meter/{samples.pk}/change/")
+    assert page.status_code == 200
+    assert b"0.000010000000000" in page.content  # the seeded rate, editable inline
+    assert client.get("/admin/usage/meterevent/").status_code == 200
+    assert client.get("/admin/usage/meterrollup/").status_code == 200
