@@ -155,3 +155,63 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def reference_data(transactional_db):
     """For transactional tests that need the seeded rows (earlier flushes removed them)."""
     seed_reference_data()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def localstripe_url():
+    """A real localstripe process on loopback for the whole session."""
+    import shutil
+    import subprocess
+    import sys
+    import time as _time
+    import urllib.request
+
+    port = _free_port()
+    binary = shutil.which("localstripe") or str(Path(sys.executable).with_name("localstripe"))
+    process = subprocess.Popen(
+        [binary, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = _time.monotonic() + 20
+    while True:
+        try:
+            request = urllib.request.Request(
+                f"{url}/v1/customers", headers={"Authorization": "Bearer sk_test_x"}
+            )
+            urllib.request.urlopen(request, timeout=1).read()
+            break
+        except OSError:
+            if _time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("localstripe did not start") from None
+            _time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_fake(localstripe_url, settings, stripe_account):
+    """stripe-python pointed at the loopback fake (which forwards to localstripe)."""
+    import stripe
+
+    from tests.stripe_fake import StripeFake
+
+    fake = StripeFake(localstripe_url)
+    fake.add_price(currency="eur", unit_amount=36, price_id="price_credits_eur")
+    fake.add_price(currency="usd", unit_amount=40, price_id="price_credits_usd")
+    settings.STRIPE_PRICE_IDS = {"eur": "price_credits_eur", "usd": "price_credits_usd"}
+    previous = stripe.api_base
+    stripe.api_base = fake.url
+    settings.STRIPE_API_BASE = fake.url
+    yield fake
+    stripe.api_base = previous
+    fake.close()

@@ -177,6 +177,12 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # tests point this at loop
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# Billing through Stripe: one metered price per currency ("eur=price_…,usd=price_…"), usage
+# reported as Billing Meter events named STRIPE_METER_EVENT_NAME (a meter with `last`).
+STRIPE_PRICE_IDS = env.dict("STRIPE_PRICE_IDS", default={})
+STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", default="tally_credits")
+STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=True)
+STRIPE_HOLD_AMOUNT_MINOR = 100  # the 1.00 hold that proves a card works
 
 # --- Usage and billing defaults ------------------------------------------------------------
 TALLY_DEFAULT_SPENDING_LIMIT = env("TALLY_DEFAULT_SPENDING_LIMIT", default="500")

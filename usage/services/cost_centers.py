@@ -240,3 +240,41 @@ def cost_centers_reset_due(*, now: datetime | None = None, batch_size: int = 500
         "credits_invoiced": format_credits(invoiced_total),
         "failed": failed,
     }
+
+
+@transaction.atomic
+def cost_center_start_cycle(*, attribution_id: str, start: datetime, reason: str) -> CostCenter:
+    """Start a new cycle at `start` (a Stripe invoice was finalized). Never moves backwards, so
+    an old invoice's event arriving late changes nothing."""
+    cost_center = _lock(attribution_id, start)
+    if start <= cost_center.billing_cycle_start:
+        return cost_center
+    cost_center.billing_cycle_start = start
+    cost_center.next_billing_time = add_months(start, 1)
+    cost_center.save()
+    _record_version(cost_center, reason=reason)
+    return cost_center
+
+
+@transaction.atomic
+def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None = None) -> CostCenter:
+    """Deny usage (entitlements answer has_access false) until unblocked."""
+    now = now or timezone.now()
+    cost_center = _lock(attribution_id, now)
+    if cost_center.blocked_at is None:
+        cost_center.blocked_at = now
+        cost_center.blocked_reason = reason[:500]
+        cost_center.save()
+        _record_version(cost_center, reason=f"blocked: {reason}"[:200])
+    return cost_center
+
+
+@transaction.atomic
+def cost_center_unblock(*, attribution_id: str, reason: str, changed_by: str = "") -> CostCenter:
+    cost_center = _lock(attribution_id, timezone.now())
+    if cost_center.blocked_at is not None:
+        cost_center.blocked_at = None
+        cost_center.blocked_reason = ""
+        cost_center.save()
+        _record_version(cost_center, reason=f"unblocked: {reason}"[:200], changed_by=changed_by)
+    return cost_center

@@ -53,3 +53,35 @@ def credit_note_add(
     entry.full_clean()
     entry.save()
     return entry
+
+
+def ledger_entry_write_once(
+    *,
+    attribution_id: str,
+    object_id: str,
+    kind: str,
+    credits: Decimal,
+    effective_time: datetime,
+    description: str,
+    metadata: dict | None = None,
+) -> tuple[UsageEntry, bool]:
+    """A final entry keyed by a deterministic object id, written at most once, ever.
+
+    For entries that come from outside (a Stripe invoice, a cycle's grant coverage): the
+    same call again returns the existing entry and False.
+    """
+    if kind not in (UsageEntry.Kind.INVOICE, UsageEntry.Kind.GRANT_COVERAGE, UsageEntry.Kind.CREDIT_NOTE):
+        raise ValueError(f"{kind} entries are not written this way.")
+    with transaction.atomic():
+        return UsageEntry.objects.get_or_create(
+            object_id=object_id,
+            defaults={
+                "attribution_id": normalize_attribution_id(attribution_id),
+                "kind": kind,
+                "credits": credits,
+                "effective_time": effective_time,
+                "description": description[:500],
+                "metadata": metadata or {},
+                "draft": False,
+            },
+        )
