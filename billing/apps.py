@@ -15,5 +15,7 @@ class BillingConfig(AppConfig):
         register_user_attribution_resolver(
             member_of=attribution_ids_for_member, owner_of=attribution_ids_for_owner
         )
+        from billing import webhooks  # noqa: F401 - registers the dj-stripe receivers
+
         if settings.STRIPE_API_BASE:
             stripe.api_base = settings.STRIPE_API_BASE

@@ -20,6 +20,13 @@ STRIPE_CALLS = Counter(
     registry=REGISTRY,
 )
 
+STRIPE_WEBHOOKS = Counter(
+    "tally_stripe_webhooks_total",
+    "Stripe webhook deliveries handled, by event type and outcome.",
+    ["type", "outcome"],
+    registry=REGISTRY,
+)
+
 
 def client_kwargs() -> dict:
     """api_key for every call; api_base follows settings (tests point it at loopback)."""

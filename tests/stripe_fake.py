@@ -38,8 +38,10 @@ OWN_RESOURCES = {
     "charges": "charge",
     "disputes": "dispute",
     "events": "event",
+    "balance_transactions": "balance_transaction",
 }
 PREFIX = {
+    "balance_transaction": "txn",
     "price": "price",
     "product": "prod",
     "subscription": "sub",
@@ -217,10 +219,32 @@ class StripeFake:
 
     def add_dispute(self, *, customer: str, status: str = "needs_response") -> dict:
         charge = fixture("charge")
-        charge.update(id=self.new_id("charge"), customer=customer, invoice=None, disputed=True)
+        charge.update(
+            id=self.new_id("charge"),
+            customer=customer,
+            invoice=None,
+            disputed=True,
+            balance_transaction=None,
+            payment_intent=None,
+            payment_method=None,
+        )
         self.put("charge", charge)
         dispute = fixture("dispute")
-        dispute.update(id=self.new_id("dispute"), charge=charge["id"], status=status, payment_intent=None)
+        dispute_id = self.new_id("dispute")
+        transaction = {
+            **dispute["balance_transactions"][0],
+            "id": self.new_id("balance_transaction"),
+            "source": dispute_id,
+        }
+        self.put("balance_transaction", transaction)
+        dispute.update(
+            id=dispute_id,
+            charge=charge["id"],
+            status=status,
+            payment_intent=None,
+            balance_transaction=transaction["id"],
+            balance_transactions=[transaction],
+        )
         return self.put("dispute", dispute)
 
     # --- routing -------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+"""Payment disputes: a dispute blocks the cost center and the team's owners until won or resolved."""
+
+import stripe
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import DisputeBlock, Membership, Team
+from billing.services.stripe_ops import attribution_for_customer
+from billing.stripe_gateway import client_kwargs, stripe_call
+from core.attribution import parse_attribution_id
+from core.errors import Conflict
+from usage.services import cost_center_block, cost_center_unblock
+
+CLOSED_UNBLOCKING = {"won", "warning_closed"}
+
+
+def _retrieve_dispute(dispute_id: str):
+    with stripe_call("dispute.retrieve"):
+        dispute = stripe.Dispute.retrieve(dispute_id, **client_kwargs())
+    with stripe_call("charge.retrieve"):
+        charge = stripe.Charge.retrieve(dispute["charge"], **client_kwargs())
+    return dispute, charge.get("customer")
+
+
+def _team_owners(attribution_id: str):
+    parsed = parse_attribution_id(attribution_id)
+    if parsed.kind != "team":
+        return []
+    return [
+        m.user
+        for m in Membership.objects.filter(team__uuid=parsed.uuid, role=Membership.Role.OWNER).select_related(
+            "user"
+        )
+    ]
+
+
+def _refresh_block_state(attribution_id: str, *, reason: str, changed_by: str = "") -> None:
+    if DisputeBlock.objects.filter(
+        attribution_id=attribution_id, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
+    ).exists():
+        cost_center_block(attribution_id=attribution_id, reason=reason)
+    else:
+        cost_center_unblock(attribution_id=attribution_id, reason=reason, changed_by=changed_by)
+
+
+@transaction.atomic
+def dispute_sync(*, dispute_id: str) -> tuple[str, str]:
+    """OnChargeDispute, for created and closed alike: re-read the dispute and apply its
+    current state, so events arriving twice or out of order end in the same place."""
+    dispute, customer_id = _retrieve_dispute(dispute_id)
+    attribution_id = attribution_for_customer(customer_id)
+    if attribution_id is None:
+        return "ignored", f"customer {customer_id} is not a Tally customer"
+    stripe_status = dispute.get("status")
+    block, created = DisputeBlock.objects.select_for_update().get_or_create(
+        dispute_id=dispute_id,
+        defaults={
+            "attribution_id": attribution_id,
+            "customer_id": customer_id,
+            "reason": dispute.get("reason") or "",
+            "amount_minor": int(dispute.get("amount") or 0),
+            "currency": dispute.get("currency") or "",
+        },
+    )
+    if block.status != DisputeBlock.Status.RESOLVED:
+        if stripe_status in CLOSED_UNBLOCKING:
+            block.status, block.closed_at = DisputeBlock.Status.WON, block.closed_at or timezone.now()
+        elif stripe_status == "lost":
+            block.status, block.closed_at = DisputeBlock.Status.LOST, block.closed_at or timezone.now()
+        else:
+            block.status = DisputeBlock.Status.OPEN
+        block.save()
+    if created:
+        block.blocked_users.set(_team_owners(attribution_id))
+    _refresh_block_state(attribution_id, reason=f"Stripe dispute {dispute_id} ({block.status})")
+    return "succeeded", f"dispute {dispute_id} is {block.status} for {attribution_id}"
+
+
+@transaction.atomic
+def dispute_resolve(*, dispute_id: str, resolved_by: str) -> DisputeBlock:
+    """Finance staff lift a dispute's block (e.g. a lost dispute settled another way)."""
+    block = DisputeBlock.objects.select_for_update().get(dispute_id=dispute_id)
+    if block.status == DisputeBlock.Status.RESOLVED:
+        raise Conflict("This dispute is already resolved.", code="already_resolved")
+    block.status = DisputeBlock.Status.RESOLVED
+    block.resolved_by = resolved_by[:200]
+    block.closed_at = block.closed_at or timezone.now()
+    block.save()
+    _refresh_block_state(
+        block.attribution_id, reason=f"dispute {dispute_id} resolved", changed_by=resolved_by
+    )
+    return block
+
+
+def user_is_blocked(user) -> bool:
+    return DisputeBlock.objects.filter(
+        blocked_users=user, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
+    ).exists()
+
+
+def team_blocking_disputes(team: Team):
+    return DisputeBlock.objects.filter(
+        attribution_id=team.attribution_id, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
+    )

@@ -1,0 +1,60 @@
+"""FinalizeInvoice: a finalized Stripe invoice becomes one `invoice` entry, once per invoice."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import stripe
+from django.db import transaction
+
+from billing.services.stripe_ops import attribution_for_customer
+from billing.stripe_gateway import client_kwargs, stripe_call
+from usage.models import UsageEntry
+from usage.services import cost_center_start_cycle, ledger_entry_write_once
+
+
+def invoice_entry_key(invoice_id: str) -> str:
+    return f"invoice:{invoice_id}"
+
+
+def _line_quantities(invoice) -> list[int]:
+    lines = invoice.get("lines") or {}
+    data = list(lines.get("data", []))
+    if lines.get("has_more"):
+        with stripe_call("invoice.list_lines"):
+            data = list(
+                stripe.Invoice.list_lines(invoice["id"], limit=100, **client_kwargs()).auto_paging_iter()
+            )
+    return [int(line.get("quantity") or 0) for line in data]
+
+
+def invoice_finalize(*, invoice_id: str) -> tuple[str, str]:
+    """Re-read the invoice from Stripe and write minus the sum of line quantities, effective at its
+    finalization time, keyed `invoice:<id>`; then start the cost center's next cycle there.
+
+    Returns (outcome, detail) with outcome `succeeded` or `ignored`.
+    """
+    with stripe_call("invoice.retrieve"):
+        invoice = stripe.Invoice.retrieve(invoice_id, **client_kwargs())
+    attribution_id = attribution_for_customer(invoice.get("customer"))
+    if attribution_id is None:
+        return "ignored", f"customer {invoice.get('customer')} is not a Tally customer"
+    finalized = (invoice.get("status_transitions") or {}).get("finalized_at") or invoice.get("created")
+    if not finalized:
+        return "ignored", "invoice has no finalization time"
+    finalized_at = datetime.fromtimestamp(int(finalized), tz=UTC)
+    quantity = sum(_line_quantities(invoice))
+    with transaction.atomic():
+        entry, created = ledger_entry_write_once(
+            attribution_id=attribution_id,
+            object_id=invoice_entry_key(invoice_id),
+            kind=UsageEntry.Kind.INVOICE,
+            credits=-Decimal(quantity),
+            effective_time=finalized_at,
+            description=f"Stripe invoice {invoice.get('number') or invoice_id}",
+            metadata={"stripe_invoice_id": invoice_id, "quantity": quantity},
+        )
+        cost_center_start_cycle(
+            attribution_id=attribution_id, start=finalized_at, reason=f"Stripe invoice {invoice_id} finalized"
+        )
+    detail = f"{'wrote' if created else 'already had'} invoice entry {entry.credits} for {attribution_id}"
+    return "succeeded", detail

@@ -1,0 +1,116 @@
+"""Stripe webhook handlers, registered with dj-stripe (imported from BillingConfig.ready).
+
+dj-stripe checks the signature, stores the delivery and runs these inside its transaction;
+an exception rolls the work back and dj-stripe records the error on the delivery (Stripe then
+retries). Each handler re-reads the object from Stripe by id, is idempotent (keys on the
+Stripe object id), and records what it did as a WebhookOutcome.
+"""
+
+import logging
+
+from django.db import transaction
+from djstripe.event_handlers import djstripe_receiver
+
+from billing.models import WebhookOutcome
+from billing.services.disputes import dispute_sync
+from billing.services.invoices import invoice_finalize
+from billing.services.stripe_ops import attribution_for_customer, subscriptions_tax_state_update
+from billing.stripe_gateway import STRIPE_WEBHOOKS
+from usage.selectors import cost_center_get
+from usage.services import cost_center_set
+
+logger = logging.getLogger(__name__)
+
+
+def _record(event, handler: str, work) -> None:
+    outcome, _ = WebhookOutcome.objects.get_or_create(
+        event_id=event.id, handler=handler, defaults={"event_type": event.type}
+    )
+    if outcome.status in (WebhookOutcome.Status.SUCCEEDED, WebhookOutcome.Status.IGNORED):
+        return  # this event was handled before
+    with transaction.atomic():
+        status, detail, attribution_id = work(event)
+    outcome.status, outcome.detail, outcome.attribution_id = status, detail, attribution_id or ""
+    outcome.save()
+    STRIPE_WEBHOOKS.labels(type=event.type, outcome=status).inc()
+    logger.info("Stripe %s %s: %s %s", event.type, event.id, status, detail)
+
+
+def _object(event) -> dict:
+    return (event.data or {}).get("object") or {}
+
+
+def _invoice_finalized(event):
+    invoice_id = _object(event).get("id")
+    status, detail = invoice_finalize(invoice_id=invoice_id)
+    return (
+        status,
+        detail,
+        attribution_for_customer(_object(event).get("customer")) if status == "succeeded" else "",
+    )
+
+
+def _invoice_paid(event):
+    obj = _object(event)
+    attribution_id = attribution_for_customer(obj.get("customer"))
+    if attribution_id is None:
+        return "ignored", f"customer {obj.get('customer')} is not a Tally customer", ""
+    return (
+        "succeeded",
+        f"invoice {obj.get('id')} paid ({obj.get('amount_paid')} {obj.get('currency')})",
+        attribution_id,
+    )
+
+
+def _subscription_deleted(event):
+    obj = _object(event)
+    attribution_id = attribution_for_customer(obj.get("customer"))
+    if attribution_id is None:
+        return "ignored", f"customer {obj.get('customer')} is not a Tally customer", ""
+    cost_center = cost_center_get(attribution_id=attribution_id)
+    if cost_center is not None and cost_center.billing_strategy == "stripe":
+        cost_center_set(attribution_id=attribution_id, billing_strategy="other", changed_by="stripe webhook")
+        return "succeeded", f"subscription {obj.get('id')} ended: cost center back to other", attribution_id
+    return "succeeded", "cost center already on other", attribution_id
+
+
+def _dispute(event):
+    status, detail = dispute_sync(dispute_id=_object(event).get("id"))
+    return status, detail, ""
+
+
+def _customer_updated(event):
+    previous = (event.data or {}).get("previous_attributes") or {}
+    obj = _object(event)
+    attribution_id = attribution_for_customer(obj.get("id")) or ""
+    if not attribution_id:
+        return "ignored", f"customer {obj.get('id')} is not a Tally customer", ""
+    if "address" not in previous:
+        return "ignored", "address unchanged", attribution_id
+    updated = subscriptions_tax_state_update(customer_id=obj["id"])
+    return "succeeded", f"tax state updated on {len(updated)} subscription(s)", attribution_id
+
+
+@djstripe_receiver("invoice.finalized")
+def on_invoice_finalized(sender, event, **kwargs):
+    _record(event, "invoice_finalized", _invoice_finalized)
+
+
+@djstripe_receiver("invoice.paid")
+def on_invoice_paid(sender, event, **kwargs):
+    _record(event, "invoice_paid", _invoice_paid)
+
+
+@djstripe_receiver("customer.subscription.deleted")
+def on_subscription_deleted(sender, event, **kwargs):
+    _record(event, "subscription_deleted", _subscription_deleted)
+
+
+@djstripe_receiver(["charge.dispute.created", "charge.dispute.closed"])
+def on_dispute(sender, event, **kwargs):
+    _record(event, "dispute", _dispute)
+
+
+@djstripe_receiver("customer.updated")
+def on_customer_updated(sender, event, **kwargs):
+    _record(event, "customer_updated", _customer_updated)
