@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from billing import api as billing_api
+from billing import api_stripe
 from core import api as core_api
 from usage import api as usage_api
 from usage import api_events
@@ -23,6 +24,23 @@ urlpatterns = [
     path("credit-notes", usage_api.CreditNoteApi.as_view(), name="credit-notes"),
     path("jobs/reconcile-usage", usage_api.ReconcileUsageJobApi.as_view(), name="job-reconcile-usage"),
     path("jobs/reset-usage", billing_api.ResetUsageJobApi.as_view(), name="job-reset-usage"),
+    # BillingService (Stripe)
+    path("billing/<str:attribution_id>/customer", api_stripe.CustomerApi.as_view(), name="billing-customer"),
+    path(
+        "billing/<str:attribution_id>/hold-payment-intent",
+        api_stripe.HoldPaymentIntentApi.as_view(),
+        name="billing-hold-intent",
+    ),
+    path(
+        "billing/<str:attribution_id>/subscription",
+        api_stripe.SubscriptionApi.as_view(),
+        name="billing-subscription",
+    ),
+    path(
+        "billing/<str:attribution_id>/price-information",
+        api_stripe.PriceInformationApi.as_view(),
+        name="billing-price-information",
+    ),
     # Meter events
     path("events", api_events.EventIngestApi.as_view(), name="events"),
     path("meters", api_events.MeterListApi.as_view(), name="meter-list"),

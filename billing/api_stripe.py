@@ -1,0 +1,141 @@
+"""BillingService endpoints: Stripe customer, card hold, subscription, price information."""
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.services.stripe_ops import (
+    customer_create,
+    customer_get,
+    hold_payment_intent_create,
+    preferred_currency,
+    price_information,
+    subscription_cancel,
+    subscription_create,
+)
+from core.access import ensure_can_read, ensure_is_owner
+from core.api import caller_name
+from core.auth import is_internal
+from core.errors import Forbidden
+
+ATTRIBUTION = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
+
+
+def _signed_in_owner(request, attribution_id: str) -> str:
+    """Owners act through their browser session (or staff); machine credentials may not."""
+    if is_internal(request.user) or getattr(request.user, "attribution_id", None):
+        raise Forbidden(
+            "Billing actions are taken by a signed-in team owner or finance staff.", code="owner_required"
+        )
+    return ensure_is_owner(request.user, attribution_id)
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    email = serializers.CharField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+    currency = serializers.SerializerMethodField()
+    attribution_id = serializers.SerializerMethodField()
+
+    def get_currency(self, obj) -> str:
+        return preferred_currency(obj)
+
+    def get_attribution_id(self, obj) -> str:
+        return (obj.metadata or {}).get("attributionId", "")
+
+
+class CustomerApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        currency = serializers.CharField(max_length=3)
+        email = serializers.EmailField()
+        name = serializers.CharField(max_length=200)
+
+    @extend_schema(responses=CustomerSerializer, summary="GetStripeCustomer")
+    def get(self, request, attribution_id: str):
+        attribution_id = _signed_in_owner(request, attribution_id)
+        return Response(CustomerSerializer(customer_get(attribution_id=attribution_id)).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: CustomerSerializer},
+        summary="CreateStripeCustomer (one per team)",
+        examples=[
+            OpenApiExample(
+                "Customer", value={"currency": "eur", "email": "billing@acme.test", "name": "Acme"}
+            )
+        ],
+    )
+    def post(self, request, attribution_id: str):
+        attribution_id = _signed_in_owner(request, attribution_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = customer_create(
+            attribution_id=attribution_id,
+            created_by_user_id=str(request.user.pk),
+            **serializer.validated_data,
+        )
+        return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class HoldPaymentIntentApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        client_secret = serializers.CharField()
+        amount_minor = serializers.IntegerField()
+        currency = serializers.CharField()
+
+    @extend_schema(
+        request=None, responses=OutputSerializer, summary="CreateHoldPaymentIntent (1.00, manual capture)"
+    )
+    def post(self, request, attribution_id: str):
+        attribution_id = _signed_in_owner(request, attribution_id)
+        return Response(self.OutputSerializer(hold_payment_intent_create(attribution_id=attribution_id)).data)
+
+
+class SubscriptionApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        payment_intent_id = serializers.CharField(max_length=255)
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        summary="CreateStripeSubscription (needs an authorised hold)",
+        examples=[OpenApiExample("Subscribe", value={"payment_intent_id": "pi_3Nx…"}, request_only=True)],
+    )
+    def post(self, request, attribution_id: str):
+        attribution_id = _signed_in_owner(request, attribution_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = subscription_create(
+            attribution_id=attribution_id,
+            payment_intent_id=serializer.validated_data["payment_intent_id"],
+            changed_by=caller_name(request),
+        )
+        return Response(
+            self.OutputSerializer({"id": subscription.id, "status": subscription.status}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+    @extend_schema(request=None, responses={200: serializers.DictField()}, summary="CancelSubscription")
+    def delete(self, request, attribution_id: str):
+        attribution_id = _signed_in_owner(request, attribution_id)
+        cancelled = subscription_cancel(attribution_id=attribution_id, changed_by=caller_name(request))
+        return Response({"cancelled": cancelled})
+
+
+class PriceInformationApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        currency = serializers.CharField()
+        price_id = serializers.CharField()
+        unit_amount = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True)
+        human_readable = serializers.CharField()
+
+    @extend_schema(responses=OutputSerializer, summary="GetPriceInformation")
+    def get(self, request, attribution_id: str):
+        attribution_id = ensure_can_read(request.user, attribution_id)
+        return Response(self.OutputSerializer(price_information(attribution_id=attribution_id)).data)
