@@ -1,3 +1,25 @@
 """The credits API routes (features, ledgers, grants, balance, history, reset, entitlements)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from credits.api import features, ledgers, reads
+
+urlpatterns = [
+    path("features", features.FeatureListCreateApi.as_view(), name="credits-features"),
+    path("features/<str:key>", features.FeatureDetailApi.as_view(), name="credits-feature"),
+    path("ledgers", ledgers.LedgerCreateApi.as_view(), name="credits-ledgers"),
+    path("ledgers/<str:attribution_id>/grants", ledgers.GrantListCreateApi.as_view(), name="credits-grants"),
+    path(
+        "ledgers/<str:attribution_id>/grants/<str:grant_id>/void",
+        ledgers.GrantVoidApi.as_view(),
+        name="credits-grant-void",
+    ),
+    path("ledgers/<str:attribution_id>/balance", reads.LedgerBalanceApi.as_view(), name="credits-balance"),
+    path("ledgers/<str:attribution_id>/history", reads.LedgerHistoryApi.as_view(), name="credits-history"),
+    path("ledgers/<str:attribution_id>/reset", ledgers.LedgerResetApi.as_view(), name="credits-reset"),
+    path(
+        "entitlements/<str:attribution_id>/<str:feature_key>",
+        reads.EntitlementApi.as_view(),
+        name="credits-entitlement",
+    ),
+]

@@ -1,0 +1,1 @@
+"""The credits endpoints (DESIGN §11): thin views, one service or selector each."""

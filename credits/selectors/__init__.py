@@ -1,0 +1,85 @@
+"""Reads of credits ledgers. Usage is read only through `usage.selectors`, summed in the database."""
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from credits.models import Feature, Grant, Ledger, Reset
+from credits.selectors.balances import (
+    FeatureBalance,
+    GrantBalance,
+    LedgerBalance,
+    feature_balance,
+    ledger_balance,
+)
+from credits.selectors.computation import (
+    ORIGIN,
+    GrantRow,
+    LedgerComputation,
+    cutline,
+    engine_feature_key,
+    ledger_compute,
+    ledger_get,
+    public_feature_key,
+)
+from credits.selectors.coverage import credits_covered
+from credits.selectors.entitlements import (
+    EntitlementValue,
+    access_granted,
+    entitlement_value,
+    spending_limit_reached,
+)
+from credits.selectors.history import EntryType, HistoryEntry, HistoryPage, ledger_history
+
+
+def feature_list(*, include_archived: bool = False) -> QuerySet[Feature]:
+    features = Feature.objects.order_by("key")
+    return features if include_archived else features.filter(archived_at__isnull=True)
+
+
+def feature_get(*, key: str) -> Feature | None:
+    return Feature.objects.filter(key=key).first()
+
+
+def grant_list(*, ledger: Ledger) -> QuerySet[Grant]:
+    """A ledger's grants, newest effective first."""
+    return ledger.grants.select_related("ledger", "feature").order_by("-effective_at", "-id")
+
+
+def last_reset_at(*, ledger: Ledger) -> datetime | None:
+    return (
+        Reset.objects.filter(ledger=ledger)
+        .order_by("-effective_at")
+        .values_list("effective_at", flat=True)
+        .first()
+    )
+
+
+__all__ = [
+    "ORIGIN",
+    "EntitlementValue",
+    "EntryType",
+    "FeatureBalance",
+    "GrantBalance",
+    "GrantRow",
+    "HistoryEntry",
+    "HistoryPage",
+    "LedgerBalance",
+    "LedgerComputation",
+    "access_granted",
+    "credits_covered",
+    "cutline",
+    "engine_feature_key",
+    "entitlement_value",
+    "feature_balance",
+    "feature_get",
+    "feature_list",
+    "grant_list",
+    "last_reset_at",
+    "ledger_balance",
+    "ledger_compute",
+    "ledger_get",
+    "ledger_history",
+    "public_feature_key",
+    "spending_limit_reached",
+]
