@@ -1,10 +1,21 @@
 from django.contrib import admin, messages
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from djstripe.models import Invoice, Subscription
 
-from billing.models import Membership, Team
+from billing.models import DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
+from billing.selectors import billable_credits
+from billing.services.disputes import dispute_resolve
+from billing.services.reporting import usage_report_send
+from billing.services.stripe_ops import customer_for_attribution, subscription_cancel
+from core.admin_tools import ReadOnlyAdminMixin, money
+from core.errors import ApplicationError
 from core.models import APIKey
 from core.services import api_key_create
+from usage.admin import CostCenterAdmin
+from usage.models import CostCenter
 
 
 class MembershipInline(admin.TabularInline):
@@ -28,7 +39,7 @@ class TeamAdmin(admin.ModelAdmin):
         if not keys:
             return "none"
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),
             '<a href="{}">{}</a>{}',
             (
                 (
@@ -58,3 +69,185 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["team__name", "user__username", "user__email"]
     autocomplete_fields = ["team", "user"]
+
+
+# --- Stripe, per cost center ---------------------------------------------------------------------
+
+
+def _rows(rows, empty="none"):
+    rows = list(rows)
+    if not rows:
+        return empty
+    return format_html_join(mark_safe("<br>"), "{}", ((r,) for r in rows))
+
+
+class BillingCostCenterAdmin(CostCenterAdmin):
+    """The usage cost center page, plus what Stripe knows of it and the finance actions."""
+
+    readonly_fields = [
+        *CostCenterAdmin.readonly_fields,
+        "billable",
+        "blocked_at",
+        "blocked_reason",
+        "stripe_customer",
+        "stripe_subscriptions",
+        "stripe_invoices",
+        "disputes",
+        "usage_reports",
+        "webhook_outcomes",
+    ]
+    actions = [*CostCenterAdmin.actions, "rerun_reconciliation", "cancel_subscription"]
+
+    @admin.display(description="billable credits (this cycle)")
+    def billable(self, obj):
+        return money(billable_credits(attribution_id=obj.attribution_id))
+
+    @admin.display(description="Stripe customer")
+    def stripe_customer(self, obj):
+        customer = customer_for_attribution(obj.attribution_id)
+        if customer is None:
+            return "none"
+        return format_html(
+            "{} ({}, {})", customer.id, customer.email, (customer.metadata or {}).get("preferredCurrency")
+        )
+
+    @admin.display(description="subscriptions")
+    def stripe_subscriptions(self, obj):
+        customer = customer_for_attribution(obj.attribution_id)
+        subs = Subscription.objects.filter(customer=customer).order_by("-created") if customer else []
+        return _rows(f"{s.id}: {s.status}" for s in subs)
+
+    @admin.display(description="invoices")
+    def stripe_invoices(self, obj):
+        customer = customer_for_attribution(obj.attribution_id)
+        invoices = Invoice.objects.filter(customer=customer).order_by("-created")[:20] if customer else []
+        return _rows(f"{i.id}: {i.status} {i.total} {i.currency}" for i in invoices)
+
+    @admin.display(description="disputes")
+    def disputes(self, obj):
+        return _rows(
+            f"{d.dispute_id}: {d.get_status_display()}"
+            for d in DisputeBlock.objects.filter(attribution_id=obj.attribution_id)
+        )
+
+    @admin.display(description="usage reported to Stripe")
+    def usage_reports(self, obj):
+        reports = UsageReport.objects.filter(attribution_id=obj.attribution_id)[:10]
+        return _rows(f"{r.created_at:%Y-%m-%d %H:%M} quantity {r.quantity}" for r in reports)
+
+    @admin.display(description="webhook deliveries")
+    def webhook_outcomes(self, obj):
+        outcomes = WebhookOutcome.objects.filter(attribution_id=obj.attribution_id)[:20]
+        return _rows(f"{o.created_at:%Y-%m-%d %H:%M} {o.event_type} {o.status}: {o.detail}" for o in outcomes)
+
+    @admin.action(description="Re-run Stripe usage reporting for the selected cost centers")
+    def rerun_reconciliation(self, request, queryset):
+        for cost_center in queryset:
+            try:
+                outcome, quantity = usage_report_send(attribution_id=cost_center.attribution_id)
+            except ApplicationError as exc:
+                self.message_user(request, f"{cost_center}: {exc.message}", level=messages.ERROR)
+                continue
+            self.message_user(request, f"{cost_center}: {outcome} ({quantity})")
+
+    @admin.action(description="Cancel the Stripe subscription of the selected cost centers")
+    def cancel_subscription(self, request, queryset):
+        if "confirm" not in request.POST:
+            return render(
+                request,
+                "admin/billing/confirm_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Cancel Stripe subscriptions?",
+                    "objects": queryset,
+                    "action": "cancel_subscription",
+                    "warning": "Their cost centers go back to `other` with their previous limit.",
+                    "opts": self.model._meta,
+                },
+            )
+        for cost_center in queryset:
+            try:
+                cancelled = subscription_cancel(
+                    attribution_id=cost_center.attribution_id,
+                    changed_by=f"admin:{request.user.get_username()}",
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{cost_center}: {exc.message}", level=messages.ERROR)
+                continue
+            self.message_user(request, f"{cost_center}: cancelled {', '.join(cancelled)}")
+        return None
+
+
+admin.site.unregister(CostCenter)
+admin.site.register(CostCenter, BillingCostCenterAdmin)
+
+
+@admin.register(DisputeBlock)
+class DisputeBlockAdmin(admin.ModelAdmin):
+    list_display = [
+        "dispute_id",
+        "attribution_id",
+        "status",
+        "reason",
+        "amount_minor",
+        "currency",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["dispute_id", "attribution_id", "customer_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in DisputeBlock._meta.fields] + ["blocked_users"]
+    actions = ["resolve"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Resolve the selected disputes (lift their blocks)")
+    def resolve(self, request, queryset):
+        if "confirm" not in request.POST:
+            return render(
+                request,
+                "admin/billing/confirm_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Resolve disputes?",
+                    "objects": queryset,
+                    "action": "resolve",
+                    "warning": "Usage and owners are unblocked unless another dispute still blocks them.",
+                    "opts": self.model._meta,
+                },
+            )
+        for block in queryset:
+            try:
+                dispute_resolve(
+                    dispute_id=block.dispute_id, resolved_by=f"admin:{request.user.get_username()}"
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{block.dispute_id}: {exc.message}", level=messages.ERROR)
+                continue
+            self.message_user(request, f"{block.dispute_id}: resolved")
+        return None
+
+
+@admin.register(WebhookOutcome)
+class WebhookOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "event_type", "status", "attribution_id", "handler", "event_id", "detail"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["event_id", "attribution_id", "detail"]
+    date_hierarchy = "created_at"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+
+@admin.register(UsageReport)
+class UsageReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "attribution_id", "quantity", "cycle_start", "customer_id", "identifier"]
+    search_fields = ["attribution_id", "customer_id", "identifier"]
+    date_hierarchy = "created_at"
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff

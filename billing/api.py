@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from billing.models import Team
 from billing.services import team_create
-from billing.tasks import reset_usage_work
+from billing.tasks import reconcile_invoices_work, reset_usage_work
 from core.access import ensure_can_read, visible_attribution_ids
 from core.api import JobRunSerializer, run_job_now
 from core.attribution import parse_attribution_id
@@ -86,3 +86,15 @@ class ResetUsageJobApi(APIView):
     )
     def post(self, request):
         return run_job_now(request, "billing.reset_usage", reset_usage_work)
+
+
+class ReconcileInvoicesJobApi(APIView):
+    permission_classes = [IsStaffOrInternal]
+
+    @extend_schema(
+        request=None,
+        responses=JobRunSerializer,
+        summary="Report billable credits to Stripe now (billing.reconcile_invoices)",
+    )
+    def post(self, request):
+        return run_job_now(request, "billing.reconcile_invoices", reconcile_invoices_work)

@@ -20,3 +20,24 @@ def attribution_ids_for_owner(user) -> list[str]:
         "team__uuid", flat=True
     )
     return [team_attribution_id(u) for u in uuids]
+
+
+def billable_credits(*, attribution_id: str, now=None):
+    """Billable credits of a cost center: the usage-ledger balance minus what grants covered
+    since the cycle started. The one figure the API, pages, limits and Stripe reporting use.
+
+    After a cycle close the covered part is a `grantcoverage` entry, so right then the balance
+    itself is the unbilled billable amount.
+    """
+    from django.utils import timezone
+
+    from credits.selectors.coverage import credits_covered
+    from usage.selectors import cost_center_get, usage_balance
+
+    now = now or timezone.now()
+    balance = usage_balance(attribution_id=attribution_id)
+    cost_center = cost_center_get(attribution_id=attribution_id)
+    if cost_center is None:
+        return balance
+    covered = credits_covered(attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now)
+    return balance - covered

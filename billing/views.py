@@ -1,7 +1,27 @@
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from billing.models import Membership, Team
+from billing.pages import team_billing_overview
 from billing.selectors import team_list_for_user
+from billing.services.stripe_ops import (
+    customer_create,
+    customer_for_attribution,
+    hold_payment_intent_create,
+    subscription_cancel,
+    subscription_create,
+)
+from core.admin_tools import stream_csv
+from core.errors import ApplicationError
+from core.money import format_credits
+from core.timeutils import format_rfc3339
+from usage.models import UsageEntry
 
 
 def home(request):
@@ -13,3 +33,137 @@ def home(request):
 @login_required
 def team_list(request):
     return render(request, "billing/team_list.html", {"teams": team_list_for_user(user=request.user)})
+
+
+def _membership(request, slug: str) -> tuple[Team, Membership]:
+    """The team and the caller's membership; anyone else gets a 404, never a 403."""
+    membership = (
+        Membership.objects.select_related("team").filter(team__slug=slug, user=request.user).first()
+        if request.user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise Http404("No such team.")
+    return membership.team, membership
+
+
+@login_required
+def team_billing(request, slug: str):
+    team, membership = _membership(request, slug)
+    overview = team_billing_overview(team=team)
+    entries = UsageEntry.objects.filter(attribution_id=team.attribution_id).order_by("-effective_time", "-id")
+    page = Paginator(entries, 20).get_page(request.GET.get("page"))
+    customer = customer_for_attribution(team.attribution_id)
+    invoices = []
+    if customer is not None:
+        from djstripe.models import Invoice
+
+        invoices = list(Invoice.objects.filter(customer=customer).order_by("-created")[:12])
+    return render(
+        request,
+        "billing/team_billing.html",
+        {
+            "team": team,
+            "o": overview,
+            "page": page,
+            "is_owner": membership.role == Membership.Role.OWNER,
+            "customer": customer,
+            "invoices": invoices,
+            "stripe_configured": bool(settings.STRIPE_PRICE_IDS),
+            "currencies": sorted(settings.STRIPE_PRICE_IDS),
+            "hold": request.session.pop(f"hold:{team.pk}", None),
+            "stripe_public_key": settings.STRIPE_TEST_PUBLIC_KEY,
+        },
+    )
+
+
+@login_required
+def team_usage_csv(request, slug: str):
+    """The current cycle's usage entries as CSV, streamed."""
+    team, _ = _membership(request, slug)
+    overview_start = team_billing_overview(team=team).cycle_start
+    entries = UsageEntry.objects.filter(
+        attribution_id=team.attribution_id,
+        effective_time__gte=overview_start,
+        effective_time__lt=timezone.now(),
+    ).order_by("effective_time", "id")
+    rows = (
+        [
+            format_rfc3339(e.effective_time),
+            e.kind,
+            format_credits(e.credits),
+            e.draft,
+            e.description,
+            e.object_id or "",
+        ]
+        for e in entries.iterator(chunk_size=2000)
+    )
+    return stream_csv(
+        f"{team.slug}-usage-{overview_start:%Y-%m-%d}.csv",
+        ["effective_time", "kind", "credits", "draft", "description", "object_id"],
+        rows,
+    )
+
+
+def _owner_action(request, slug: str, action) -> object:
+    team, membership = _membership(request, slug)
+    if membership.role != Membership.Role.OWNER:
+        raise Http404("No such team.")
+    try:
+        message = action(team)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, message)
+    return redirect("billing:team-billing", slug=team.slug)
+
+
+@login_required
+@require_POST
+def billing_customer(request, slug: str):
+    def create(team):
+        customer_create(
+            attribution_id=team.attribution_id,
+            currency=request.POST.get("currency", ""),
+            email=request.POST.get("email", ""),
+            name=request.POST.get("name", ""),
+            created_by_user_id=str(request.user.pk),
+        )
+        return "Stripe customer created. Next: add a card."
+
+    return _owner_action(request, slug, create)
+
+
+@login_required
+@require_POST
+def billing_hold(request, slug: str):
+    def hold(team):
+        intent = hold_payment_intent_create(attribution_id=team.attribution_id)
+        request.session[f"hold:{team.pk}"] = {"id": intent.id, "client_secret": intent.client_secret}
+        return "A 1.00 card hold is ready: confirm your card below, then subscribe."
+
+    return _owner_action(request, slug, hold)
+
+
+@login_required
+@require_POST
+def billing_subscribe(request, slug: str):
+    def subscribe(team):
+        subscription_create(
+            attribution_id=team.attribution_id,
+            payment_intent_id=request.POST.get("payment_intent_id", ""),
+            changed_by=request.user.get_username(),
+        )
+        return "Subscribed: usage beyond your credits is now billed through Stripe."
+
+    return _owner_action(request, slug, subscribe)
+
+
+@login_required
+@require_POST
+def billing_cancel(request, slug: str):
+    def cancel(team):
+        subscription_cancel(attribution_id=team.attribution_id, changed_by=request.user.get_username())
+        return "Subscription cancelled."
+
+    return _owner_action(request, slug, cancel)

@@ -24,6 +24,11 @@ urlpatterns = [
     path("credit-notes", usage_api.CreditNoteApi.as_view(), name="credit-notes"),
     path("jobs/reconcile-usage", usage_api.ReconcileUsageJobApi.as_view(), name="job-reconcile-usage"),
     path("jobs/reset-usage", billing_api.ResetUsageJobApi.as_view(), name="job-reset-usage"),
+    path(
+        "jobs/reconcile-invoices",
+        billing_api.ReconcileInvoicesJobApi.as_view(),
+        name="job-reconcile-invoices",
+    ),
     # BillingService (Stripe)
     path("billing/<str:attribution_id>/customer", api_stripe.CustomerApi.as_view(), name="billing-customer"),
     path(

@@ -5,11 +5,12 @@ from decimal import Decimal
 
 import stripe
 from django.db import transaction
+from django.utils import timezone
 
 from billing.services.stripe_ops import attribution_for_customer
 from billing.stripe_gateway import client_kwargs, stripe_call
 from usage.models import UsageEntry
-from usage.services import cost_center_start_cycle, ledger_entry_write_once
+from usage.services import ledger_entry_write_once
 
 
 def invoice_entry_key(invoice_id: str) -> str:
@@ -29,7 +30,7 @@ def _line_quantities(invoice) -> list[int]:
 
 def invoice_finalize(*, invoice_id: str) -> tuple[str, str]:
     """Re-read the invoice from Stripe and write minus the sum of line quantities, effective at its
-    finalization time, keyed `invoice:<id>`; then start the cost center's next cycle there.
+    finalization time, keyed `invoice:<id>`; then close the cost center's cycle if it is due.
 
     Returns (outcome, detail) with outcome `succeeded` or `ignored`.
     """
@@ -53,8 +54,10 @@ def invoice_finalize(*, invoice_id: str) -> tuple[str, str]:
             description=f"Stripe invoice {invoice.get('number') or invoice_id}",
             metadata={"stripe_invoice_id": invoice_id, "quantity": quantity},
         )
-        cost_center_start_cycle(
-            attribution_id=attribution_id, start=finalized_at, reason=f"Stripe invoice {invoice_id} finalized"
-        )
+        # The invoice closes Stripe's period: close ours too if it is due (and the job has not
+        # yet); cycle_close is idempotent, so the job and the webhook can race safely.
+        from billing.services.cycles import cycle_close
+
+        cycle_close(attribution_id=attribution_id, now=max(finalized_at, timezone.now()))
     detail = f"{'wrote' if created else 'already had'} invoice entry {entry.credits} for {attribution_id}"
     return "succeeded", detail

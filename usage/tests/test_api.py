@@ -279,7 +279,7 @@ def test_reset_job_over_http(internal_client):
     UsageEntryFactory(attribution_id=who, credits=Decimal("25"))
     response = internal_client.post("/api/v1/jobs/reset-usage")
     assert response.status_code == 200
-    assert response.json()["result"]["cost_centers_reset"] == 1
+    assert response.json()["result"]["cost_centers_closed"] == 1
     assert (
         internal_client.get(f"/api/v1/balance/{who}").json()["credits"] == "0.000000"
     )  # default limit 500 caps nothing here

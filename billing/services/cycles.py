@@ -1,0 +1,118 @@
+"""Cycle close (billing.reset_usage): grant coverage, a credits reset and the usage reset.
+
+For each cost center whose next billing time has passed, in one transaction under its row
+lock: the cycle moves on by whole months; what grants paid in the closed cycle is written as a
+`grantcoverage` entry; the credits ledger is reset at the new cycle start (rollover rules
+apply); an `other` cost center also gets its capped `invoice` entry. Running it twice, at
+once, or after a crash changes nothing twice: the second run finds nothing due.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.errors import ApplicationError
+from core.money import ZERO, format_credits
+from core.timeutils import add_months, format_rfc3339
+from credits.models import Ledger
+from credits.selectors.coverage import credits_covered
+from credits.services.resets import ledger_reset
+from usage.models import CostCenter, UsageEntry
+from usage.services import cost_center_reset_usage, cost_center_start_cycle, ledger_entry_write_once
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleClose:
+    attribution_id: str
+    closed_from: datetime
+    new_cycle_start: datetime
+    covered: Decimal
+    invoiced: Decimal
+
+
+def next_cycle_start(cost_center: CostCenter, now: datetime) -> datetime:
+    anchor = cost_center.billing_cycle_start
+    months = 1
+    while add_months(anchor, months + 1) <= now:
+        months += 1
+    return add_months(anchor, months)
+
+
+@transaction.atomic
+def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClose | None:
+    now = now or timezone.now()
+    cost_center = CostCenter.objects.select_for_update().filter(attribution_id=attribution_id).first()
+    if cost_center is None or cost_center.next_billing_time > now:
+        return None
+    closed_from = cost_center.billing_cycle_start
+    new_start = next_cycle_start(cost_center, now)
+    covered = credits_covered(attribution_id=attribution_id, start=closed_from, end=new_start)
+    if covered > 0:
+        ledger_entry_write_once(
+            attribution_id=attribution_id,
+            object_id=f"grantcoverage:{attribution_id}:{format_rfc3339(new_start)}",
+            kind=UsageEntry.Kind.GRANT_COVERAGE,
+            credits=-covered,
+            effective_time=new_start,
+            description=(
+                f"Grants paid {format_credits(covered)} credits in the cycle from "
+                f"{format_rfc3339(closed_from)}"
+            ),
+        )
+    ledger = Ledger.objects.filter(attribution_id=attribution_id).first()
+    if (
+        ledger is not None
+        and not ledger.resets.filter(effective_at__gte=new_start.replace(second=0, microsecond=0)).exists()
+    ):
+        ledger_reset(attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close")
+    invoiced = ZERO
+    if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER:
+        outcome = cost_center_reset_usage(attribution_id=attribution_id, now=now)
+        invoiced = outcome.invoiced if outcome else ZERO
+    else:
+        cost_center_start_cycle(attribution_id=attribution_id, start=new_start, reason="cycle closed")
+    return CycleClose(attribution_id, closed_from, new_start, covered, invoiced)
+
+
+def cycles_close_due(*, now: datetime | None = None, batch_size: int = 500) -> dict:
+    """The job: every due cost center, each in its own transaction; failures retried next run."""
+    now = now or timezone.now()
+    closed, failed = 0, []
+    covered_total = invoiced_total = ZERO
+    while True:
+        due = list(
+            CostCenter.objects.filter(next_billing_time__lte=now)
+            .exclude(attribution_id__in=failed)
+            .order_by("next_billing_time", "id")
+            .values_list("attribution_id", flat=True)[:batch_size]
+        )
+        if not due:
+            break
+        for attribution_id in due:
+            try:
+                result = cycle_close(attribution_id=attribution_id, now=now)
+            except ApplicationError as exc:  # e.g. the credits ledger is locked right now
+                logger.warning("Cycle close of %s deferred: %s", attribution_id, exc.message)
+                failed.append(attribution_id)
+                continue
+            except Exception:
+                logger.exception("Cycle close of %s failed; the next run retries it.", attribution_id)
+                failed.append(attribution_id)
+                continue
+            if result is not None:
+                closed += 1
+                covered_total += result.covered
+                invoiced_total += result.invoiced
+    return {
+        "status": "partial" if failed else "ok",
+        "cost_centers_closed": closed,
+        "credits_covered": format_credits(covered_total),
+        "credits_invoiced": format_credits(invoiced_total),
+        "failed": failed,
+    }

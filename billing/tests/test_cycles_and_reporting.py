@@ -1,0 +1,113 @@
+"""Billable credits, cycle close and usage reporting to Stripe, as worked examples."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing.models import UsageReport
+from billing.selectors import billable_credits
+from billing.services.cycles import cycle_close, cycles_close_due
+from billing.services.reporting import usage_report_send, usage_reports_send
+from billing.services.stripe_ops import customer_create
+from credits.services.grants import grant_create
+from usage.models import CostCenter, UsageEntry
+from usage.selectors import usage_balance
+from usage.services import cost_center_get_or_create, cost_center_set
+from usage.tests.factories import UsageEntryFactory, new_attribution_id
+
+pytestmark = pytest.mark.django_db
+
+CYCLE_START = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
+DURING = datetime(2026, 10, 20, 9, 0, tzinfo=UTC)
+AFTER = datetime(2026, 11, 6, 9, 0, tzinfo=UTC)
+
+
+def prepaid_300_usage_200_grant(who: str) -> None:
+    cost_center_get_or_create(attribution_id=who, now=CYCLE_START)
+    grant_create(attribution_id=who, amount="200", effective_at=CYCLE_START, now=CYCLE_START)
+    UsageEntryFactory(attribution_id=who, credits=Decimal("300"), effective_time=DURING)
+
+
+def test_usage_300_with_a_prepaid_grant_of_200_is_100_billable():
+    who = new_attribution_id()
+    prepaid_300_usage_200_grant(who)
+    assert usage_balance(attribution_id=who) == Decimal("300")
+    assert billable_credits(attribution_id=who, now=DURING + timedelta(hours=1)) == Decimal("100")
+
+
+def test_cycle_close_writes_the_grant_coverage_and_resets_the_credits_ledger():
+    who = new_attribution_id()
+    prepaid_300_usage_200_grant(who)
+    cost_center_set(attribution_id=who, spending_limit="1000", now=CYCLE_START)
+
+    result = cycle_close(attribution_id=who, now=AFTER)
+
+    assert result.covered == Decimal("200")
+    coverage = UsageEntry.objects.get(attribution_id=who, kind="grantcoverage")
+    assert coverage.credits == Decimal("-200")
+    assert coverage.effective_time == datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+    # `other`: the 100 left is invoiced (under the limit of 1,000), and the cycle moved on.
+    assert UsageEntry.objects.get(attribution_id=who, kind="invoice").credits == Decimal("-100")
+    assert usage_balance(attribution_id=who) == Decimal("0")
+    cost_center = CostCenter.objects.get(attribution_id=who)
+    assert cost_center.billing_cycle_start == datetime(2026, 11, 5, 9, 0, tzinfo=UTC)
+    from credits.models import Ledger
+
+    assert Ledger.objects.get(attribution_id=who).resets.get().effective_at == datetime(
+        2026, 11, 5, 9, 0, tzinfo=UTC
+    )
+
+    # Twice, or by the job afterwards: nothing more.
+    assert cycle_close(attribution_id=who, now=AFTER) is None
+    assert cycles_close_due(now=AFTER)["cost_centers_closed"] == 0
+    assert UsageEntry.objects.filter(attribution_id=who, kind__in=["grantcoverage", "invoice"]).count() == 2
+
+
+def test_a_stripe_cost_center_is_reported_100_then_nothing_new(stripe_fake, team):
+    who = team.attribution_id
+    cost_center_get_or_create(attribution_id=who, now=CYCLE_START)
+    customer = customer_create(attribution_id=who, currency="eur", email="a@acme.test", name="Acme")
+    cost_center_set(attribution_id=who, billing_strategy="stripe", now=CYCLE_START)
+    grant_create(attribution_id=who, amount="200", effective_at=CYCLE_START, now=CYCLE_START)
+    UsageEntryFactory(attribution_id=who, credits=Decimal("299.2"), effective_time=DURING)
+
+    first = usage_report_send(attribution_id=who, now=DURING + timedelta(hours=1))
+    second = usage_report_send(attribution_id=who, now=DURING + timedelta(hours=2))
+
+    assert first == ("reported", 100)  # ceil(299.2 - 200)
+    assert second == ("unchanged", 100)
+    assert len(stripe_fake.meter_events) == 1
+    (event,) = stripe_fake.meter_events.values()
+    assert event["payload"] == {"stripe_customer_id": customer.id, "value": "100"}
+    assert event["event_name"] == "tally_credits"
+
+    UsageEntryFactory(attribution_id=who, credits=Decimal("5"), effective_time=DURING)
+    assert usage_reports_send(now=DURING + timedelta(hours=3))["reported"] == 1
+    assert sorted(r.quantity for r in UsageReport.objects.all()) == [100, 105]
+
+
+def test_a_report_lost_after_stripe_took_it_is_not_counted_twice(stripe_fake, team):
+    who = team.attribution_id
+    cost_center_get_or_create(attribution_id=who, now=CYCLE_START)
+    customer_create(attribution_id=who, currency="eur", email="a@acme.test", name="Acme")
+    cost_center_set(attribution_id=who, billing_strategy="stripe", now=CYCLE_START)
+    UsageEntryFactory(attribution_id=who, credits=Decimal("42"), effective_time=DURING)
+    usage_report_send(attribution_id=who, now=DURING)
+    UsageReport.objects.all().delete()  # as if we crashed before recording Stripe's answer
+
+    assert usage_report_send(attribution_id=who, now=DURING) == ("reported", 42)
+    assert len(stripe_fake.meter_events) == 1  # Stripe refused the repeated identifier
+    assert UsageReport.objects.get().quantity == 42
+
+
+def test_the_reconcile_invoices_job_over_http(internal_client, stripe_fake, team):
+    who = team.attribution_id
+    customer_create(attribution_id=who, currency="eur", email="a@acme.test", name="Acme")
+    cost_center_set(attribution_id=who, billing_strategy="stripe")
+    UsageEntryFactory(attribution_id=who, credits=Decimal("7.5"))
+    response = internal_client.post("/api/v1/jobs/reconcile-invoices")
+    assert response.status_code == 200, response.json()
+    assert response.json()["result"]["reported"] == 1
+    again = internal_client.post("/api/v1/jobs/reconcile-invoices").json()["result"]
+    assert (again["reported"], again["unchanged"]) == (0, 1)
