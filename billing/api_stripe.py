@@ -5,6 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.selectors import billable_summary
 from billing.services.stripe_ops import (
     customer_create,
     customer_get,
@@ -139,3 +140,36 @@ class PriceInformationApi(APIView):
     def get(self, request, attribution_id: str):
         attribution_id = ensure_can_read(request.user, attribution_id)
         return Response(self.OutputSerializer(price_information(attribution_id=attribution_id)).data)
+
+
+class BillableApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        attribution_id = serializers.CharField()
+        balance = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
+        covered_by_grants = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
+        billable_credits = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
+        spending_limit = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
+        cycle_start = serializers.DateTimeField()
+        blocked = serializers.BooleanField()
+
+    @extend_schema(
+        responses=OutputSerializer,
+        summary="Billable credits this cycle: usage balance minus what grants covered",
+        examples=[
+            OpenApiExample(
+                "Billable",
+                value={
+                    "attribution_id": ATTRIBUTION,
+                    "balance": "300.000000",
+                    "covered_by_grants": "200.000000",
+                    "billable_credits": "100.000000",
+                    "spending_limit": "500.000000",
+                    "cycle_start": "2026-11-01T00:00:00Z",
+                    "blocked": False,
+                },
+            )
+        ],
+    )
+    def get(self, request, attribution_id: str):
+        attribution_id = ensure_can_read(request.user, attribution_id)
+        return Response(self.OutputSerializer(billable_summary(attribution_id=attribution_id)).data)

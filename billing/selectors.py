@@ -41,3 +41,26 @@ def billable_credits(*, attribution_id: str, now=None):
         return balance
     covered = credits_covered(attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now)
     return balance - covered
+
+
+def billable_summary(*, attribution_id: str, now=None) -> dict:
+    """The figures behind billable credits, for the API and the pages."""
+    from django.utils import timezone
+
+    from credits.selectors.coverage import credits_covered
+    from usage.selectors import usage_balance
+    from usage.services import cost_center_get_or_create
+
+    now = now or timezone.now()
+    cost_center = cost_center_get_or_create(attribution_id=attribution_id)
+    balance = usage_balance(attribution_id=attribution_id)
+    covered = credits_covered(attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now)
+    return {
+        "attribution_id": attribution_id,
+        "balance": balance,
+        "covered_by_grants": covered,
+        "billable_credits": balance - covered,
+        "spending_limit": cost_center.spending_limit,
+        "cycle_start": cost_center.billing_cycle_start,
+        "blocked": cost_center.blocked_at is not None,
+    }

@@ -41,6 +41,7 @@ urlpatterns = [
         api_stripe.SubscriptionApi.as_view(),
         name="billing-subscription",
     ),
+    path("billing/<str:attribution_id>/billable", api_stripe.BillableApi.as_view(), name="billing-billable"),
     path(
         "billing/<str:attribution_id>/price-information",
         api_stripe.PriceInformationApi.as_view(),

@@ -56,3 +56,31 @@ def test_webhook_outcomes_and_usage_reports_are_read_only_lists(client, staff_us
     assert client.get("/admin/billing/webhookoutcome/").status_code == 200
     assert client.get("/admin/billing/usagereport/").status_code == 200
     assert client.get("/admin/billing/webhookoutcome/add/").status_code == 403
+
+
+def test_the_finance_dashboard_is_linked_from_the_admin_index(client, staff_user, team):
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from core.models import JobRun
+    from usage.tests.factories import UsageEntryFactory
+
+    cost_center_get_or_create(attribution_id=team.attribution_id, now=timezone.now() - timedelta(days=2))
+    UsageEntryFactory(
+        attribution_id=team.attribution_id, credits=Decimal("12.5"), effective_time=timezone.now()
+    )
+    JobRun.objects.create(job="usage.rate", started_at=timezone.now(), outcome="error", error="boom")
+    client.force_login(staff_user)
+    index = client.get("/admin/").content.decode()
+    assert 'id="finance-dashboard-link"' in index
+    html = client.get("/admin/dashboard/").content.decode()
+    assert team.attribution_id in html
+    assert "12.500000" in html
+    assert "boom" in html
+
+
+def test_the_dashboard_is_staff_only(client, member):
+    client.force_login(member)
+    assert client.get("/admin/dashboard/").status_code == 302  # to the admin login

@@ -111,3 +111,22 @@ def test_the_reconcile_invoices_job_over_http(internal_client, stripe_fake, team
     assert response.json()["result"]["reported"] == 1
     again = internal_client.post("/api/v1/jobs/reconcile-invoices").json()["result"]
     assert (again["reported"], again["unchanged"]) == (0, 1)
+
+
+def test_billable_over_http_for_the_team_and_nobody_else(team_key_client, team, other_team):
+    from django.utils import timezone
+
+    who = team.attribution_id
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    cost_center_get_or_create(attribution_id=who, now=an_hour_ago)
+    grant_create(attribution_id=who, amount="200", effective_at=an_hour_ago, now=an_hour_ago)
+    UsageEntryFactory(
+        attribution_id=who, credits=Decimal("300"), effective_time=an_hour_ago + timedelta(minutes=30)
+    )
+    body = team_key_client.get(f"/api/v1/billing/{who}/billable").json()
+    assert (body["balance"], body["covered_by_grants"], body["billable_credits"]) == (
+        "300.000000",
+        "200.000000",
+        "100.000000",
+    )
+    assert team_key_client.get(f"/api/v1/billing/{other_team.attribution_id}/billable").status_code == 404

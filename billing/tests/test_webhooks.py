@@ -171,3 +171,19 @@ def test_customer_updated_with_a_new_address_updates_tax_state(deliver, stripe_f
     unchanged["data"]["previous_attributes"] = {"name": "Old"}
     deliver(unchanged)
     assert WebhookOutcome.objects.get(event_id=unchanged["id"]).status == "ignored"
+
+
+def test_a_dispute_denies_the_entitlement_for_that_team_only(
+    deliver, stripe_fake, customer, team, other_team, internal_client
+):
+    from credits.services.grants import grant_create
+
+    for who in (team, other_team):
+        grant_create(attribution_id=who.attribution_id, amount="100")
+
+    def access(who):
+        return internal_client.get(f"/api/v1/entitlements/{who.attribution_id}/credits").json()["has_access"]
+
+    assert (access(team), access(other_team)) == (True, True)
+    deliver(event_payload("charge.dispute.created", stripe_fake.add_dispute(customer=customer.id)))
+    assert (access(team), access(other_team)) == (False, True)
