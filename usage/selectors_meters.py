@@ -41,7 +41,12 @@ def price_units(table: RateTable, meter_id: int, hour: datetime, units: int) -> 
 def _trunc(unit: str, column: str) -> str:
     if connection.vendor == "postgresql":
         return f"date_trunc('{unit}', {column})"
-    formats = {"minute": "%Y-%m-%d %H:%M:00", "hour": "%Y-%m-%d %H:00:00", "day": "%Y-%m-%d 00:00:00"}
+    # Percent signs doubled: Django formats parameterised SQL (and logs it under DEBUG).
+    formats = {
+        "minute": "%%Y-%%m-%%d %%H:%%M:00",
+        "hour": "%%Y-%%m-%%d %%H:00:00",
+        "day": "%%Y-%%m-%%d 00:00:00",
+    }
     return f"strftime('{formats[unit]}', {column})"
 
 

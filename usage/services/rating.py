@@ -35,7 +35,8 @@ def meter_rating_run(*, now: datetime | None = None) -> dict:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT DISTINCT attribution_id, meter_id, {hour} FROM usage_meterrollup"  # noqa: S608 (fixed SQL expression)
-                f" WHERE rated_total < total LIMIT {CHUNK}"
+                f" WHERE rated_total < total LIMIT {CHUNK}",
+                [],  # always parameterised, so `%%` in the SQLite expression reads as `%`
             )
             groups = [(a, m, _as_datetime(h)) for a, m, h in cursor.fetchall()]
         if not groups:

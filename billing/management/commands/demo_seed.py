@@ -88,6 +88,26 @@ class Command(BaseCommand):
         result = usage_reconcile(now=now)
         self.stdout.write(f"  workspace usage priced: {result}")
         self._seed_meter_events(teams, now)
+        self._seed_grants(teams, now)
+
+    def _seed_grants(self, teams: dict[str, Team], now) -> None:
+        """Acme has 150 prepaid credits and a promotional 50 that expires first."""
+        from credits.services.grants import grant_create
+
+        start = now - timedelta(days=14)
+        grant_create(
+            attribution_id=teams["acme"].attribution_id, amount="150", priority=2, effective_at=start, now=now
+        )
+        grant_create(
+            attribution_id=teams["acme"].attribution_id,
+            amount="50",
+            priority=1,
+            effective_at=start,
+            expiration_count=1,
+            expiration_unit="MONTH",
+            now=now,
+        )
+        self.stdout.write("  credits: Acme granted 150 prepaid + 50 promotional")
 
     def _seed_meter_events(self, teams: dict[str, Team], now) -> None:
         """Two days of hourly meter events (deterministic keys: a re-run stores nothing twice)."""
