@@ -24,23 +24,17 @@ def attribution_ids_for_owner(user) -> list[str]:
 
 def billable_credits(*, attribution_id: str, now=None):
     """Billable credits of a cost center: the usage-ledger balance minus what grants covered
-    since the cycle started. The one figure the API, pages, limits and Stripe reporting use.
+    since the cycle started. The one figure the API, pages, limits and Stripe reporting use
+    (defined in credits, where the coverage is known; entitlements use the same function).
 
     After a cycle close the covered part is a `grantcoverage` entry, so right then the balance
     itself is the unbilled billable amount.
     """
     from django.utils import timezone
 
-    from credits.selectors.coverage import credits_covered
-    from usage.selectors import cost_center_get, usage_balance
+    from credits.selectors.coverage import billable_credits as credits_billable
 
-    now = now or timezone.now()
-    balance = usage_balance(attribution_id=attribution_id)
-    cost_center = cost_center_get(attribution_id=attribution_id)
-    if cost_center is None:
-        return balance
-    covered = credits_covered(attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now)
-    return balance - covered
+    return credits_billable(attribution_id=attribution_id, now=now or timezone.now())
 
 
 def billable_summary(*, attribution_id: str, now=None) -> dict:

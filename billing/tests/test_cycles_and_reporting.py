@@ -130,3 +130,26 @@ def test_billable_over_http_for_the_team_and_nobody_else(team_key_client, team, 
         "100.000000",
     )
     assert team_key_client.get(f"/api/v1/billing/{other_team.attribution_id}/billable").status_code == 404
+
+
+def test_the_spending_limit_counts_billable_credits_not_the_raw_balance(internal_client):
+    from django.utils import timezone
+
+    who = new_attribution_id()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    cost_center_get_or_create(attribution_id=who, now=an_hour_ago)
+    cost_center_set(attribution_id=who, spending_limit="150", now=an_hour_ago)
+    grant_create(attribution_id=who, amount="200", effective_at=an_hour_ago, now=an_hour_ago)
+    UsageEntryFactory(
+        attribution_id=who, credits=Decimal("300"), effective_time=an_hour_ago + timedelta(minutes=5)
+    )
+
+    def entitlement():
+        return internal_client.get(f"/api/v1/entitlements/{who}/credits").json()
+
+    # Grants spent, usage balance 300, but billable only 100 of the 150 limit: still allowed.
+    assert entitlement()["has_access"] is True
+    UsageEntryFactory(
+        attribution_id=who, credits=Decimal("50"), effective_time=an_hour_ago + timedelta(minutes=6)
+    )
+    assert entitlement()["has_access"] is False  # billable 150 reached the limit

@@ -39,3 +39,17 @@ def credits_covered(*, attribution_id: str, start: datetime, end: datetime) -> D
                 overage.get(GENERIC_FEATURE_KEY, "0")
             )
     return covered
+
+
+def billable_credits(*, attribution_id: str, now: datetime) -> Decimal:
+    """Billable credits: the usage-ledger balance minus what grants covered since the cost
+    center's cycle start (DESIGN §7). The one definition; billing.selectors re-exports it."""
+    from usage.selectors import cost_center_get, usage_balance
+
+    balance = usage_balance(attribution_id=attribution_id)
+    cost_center = cost_center_get(attribution_id=attribution_id)
+    if cost_center is None:
+        return balance
+    return balance - credits_covered(
+        attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now
+    )

@@ -26,18 +26,18 @@ class EntitlementValue:
 
 
 def spending_limit_reached(*, attribution_id: str, cost_center) -> bool:
-    """Has the subject used up its cost center's spending limit this cycle?
+    """Have the cycle's billable credits (usage balance minus what grants covered since the
+    cycle start) reached the cost center's spending limit? A subject without a cost center
+    is held to the default limit its cost center will be created with."""
+    from django.utils import timezone
 
-    For now: the usage ledger's balance against the limit. Billing replaces this one function
-    with its billable credits (usage-ledger balance minus what grants covered since the cycle
-    start, DESIGN §7). A subject without a cost center is held to the default limit its cost
-    center will be created with.
-    """
+    from credits.selectors.coverage import billable_credits
+
     if cost_center is not None:
         limit = cost_center.spending_limit
     else:
         limit = to_credits(str(getattr(settings, "TALLY_DEFAULT_SPENDING_LIMIT", "500")))
-    return usage_selectors.usage_balance(attribution_id=attribution_id) >= limit
+    return billable_credits(attribution_id=attribution_id, now=timezone.now()) >= limit
 
 
 def access_granted(*, attribution_id: str, feature_balance_left: Decimal) -> bool:
