@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CreditsConfig(AppConfig):
     name = "credits"
     verbose_name = "Credits"
+
+    def ready(self) -> None:
+        from credits.services.usage_events import invalidate_after_backdated_usage
+        from usage import hooks
+
+        hooks.on_usage_backdated(invalidate_after_backdated_usage)

@@ -14,6 +14,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from core.metrics import INGESTED_EVENTS
+from usage import hooks
 from usage.ingest import EventResult, EventRow, Limits, validate_batch
 from usage.models import Meter
 
@@ -88,11 +89,26 @@ def meter_events_ingest(*, events: list, allowed_attribution: str | None = None)
                 ):
                     raise
                 logger.warning("Ingest batch hit a deadlock; retrying (%s).", attempt + 1)
+    if inserted:
+        _report_backdated(rows, inserted)
     for result in results:
         if result.status is None:
             result.status = "accepted" if any(k in inserted for k in result.row_keys) else "duplicate"
         INGESTED_EVENTS.labels(result=result.status).inc()
     return results
+
+
+def _report_backdated(rows: list[EventRow], inserted: set[tuple[str, str]]) -> None:
+    """Events older than a snapshot could be: tell whoever derived state from usage (credits)."""
+    cutoff = timezone.now() - timedelta(minutes=hooks.BACKDATED_AFTER_MINUTES)
+    oldest: dict[str, object] = {}
+    for row in rows:
+        if row.occurred_at < cutoff and (row.attribution_id, row.key) in inserted:
+            hour = row.occurred_at.astimezone(cutoff.tzinfo).replace(minute=0, second=0, microsecond=0)
+            if row.attribution_id not in oldest or hour < oldest[row.attribution_id]:
+                oldest[row.attribution_id] = hour
+    for attribution_id, since in oldest.items():
+        hooks.usage_backdated(attribution_id=attribution_id, since=since)
 
 
 def _store(rows: list[EventRow]) -> set[tuple[str, str]]:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
 from core.timeutils import format_rfc3339
+from usage import hooks
 from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
 from usage.pricing import Pricer
 
@@ -168,8 +169,14 @@ def _reconcile_batch(instances: list[WorkspaceInstance], pricer: Pricer, now: da
             continue
         # Only a draft matches: a concurrent run that already finalized it wins.
         updated = UsageEntry.objects.filter(pk=entry.pk, draft=True).update(updated_at=now, **values)
+        if updated and values["effective_time"] < now - timedelta(minutes=hooks.BACKDATED_AFTER_MINUTES):
+            hooks.usage_backdated(attribution_id=values["attribution_id"], since=values["effective_time"])
         if updated:
             counts["finalized" if not values["draft"] else "updated"] += 1
+    cutoff = now - timedelta(minutes=hooks.BACKDATED_AFTER_MINUTES)
+    for entry in to_create:
+        if entry.effective_time < cutoff:
+            hooks.usage_backdated(attribution_id=entry.attribution_id, since=entry.effective_time)
     if to_create:
         UsageEntry.objects.bulk_create(to_create, ignore_conflicts=True)
         # Ids are made here, so the rows carrying ours are the ones this run inserted.
