@@ -6,7 +6,8 @@ class CreditsConfig(AppConfig):
     verbose_name = "Credits"
 
     def ready(self) -> None:
-        from credits.services.usage_events import invalidate_after_backdated_usage
+        from credits.services.usage_events import grant_initial_balance, invalidate_after_backdated_usage
         from usage import hooks
 
         hooks.on_usage_backdated(invalidate_after_backdated_usage)
+        hooks.on_traffic_account_created(grant_initial_balance)

@@ -1,3 +1,18 @@
 """Ops endpoints of the traffic collector (billing-service shape) and traffic account reads."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from usage.traffic import api
+
+urlpatterns: list = [
+    path("api/ping", api.PingApi.as_view(), name="traffic-ping"),
+    path("healthz", api.HealthzApi.as_view(), name="traffic-healthz"),
+    path("v1/status", api.StatusApi.as_view(), name="traffic-status"),
+    path("v1/jobs/collect-and-rate", api.CollectAndRateJobApi.as_view(), name="traffic-job-collect"),
+    path("v1/jobs/reconcile", api.ReconcileJobApi.as_view(), name="traffic-job-reconcile"),
+    path("api/account/usage/summary", api.AccountUsageSummaryApi.as_view(), name="traffic-usage-summary"),
+    path("api/account/usage/buckets", api.AccountUsageBucketsApi.as_view(), name="traffic-usage-buckets"),
+    path(
+        "api/account/billing/summary", api.AccountBillingSummaryApi.as_view(), name="traffic-billing-summary"
+    ),
+]

@@ -13,3 +13,19 @@ def invalidate_after_backdated_usage(*, attribution_id: str, since: datetime) ->
     ledger = Ledger.objects.filter(attribution_id=attribution_id).first()
     if ledger is not None:
         snapshots_invalidate(ledger=ledger, effective_at=since)
+
+
+def grant_initial_balance(*, attribution_id: str, account_uuid: str) -> None:
+    """INITIAL_BALANCE becomes a grant on a traffic account's ledger when the account is first
+    seen (inside the transaction that created it). Zero grants nothing."""
+    from usage.traffic.config import initial_balance
+
+    amount = initial_balance()
+    if amount > 0:
+        from credits.services.grants import grant_create
+
+        grant_create(
+            attribution_id=attribution_id,
+            amount=amount,
+            metadata={"reason": "INITIAL_BALANCE", "account_uuid": account_uuid},
+        )
