@@ -50,7 +50,21 @@ def main() -> int:
     manage("demo_seed", env=env)
 
     port = free_port(int(env.get("PORT", "8000")))
-    children = [
+    children = []
+    if not env.get("EXPORTER_BASE_URL") and not env.get("EXPORTER_SOURCES_JSON"):
+        # A fake proxy-network exporter, so collect-and-rate has traffic to bill.
+        exporter_port = free_port(9100)
+        env["EXPORTER_BASE_URL"] = f"http://127.0.0.1:{exporter_port}"
+        token = env.setdefault("INTERNAL_SERVICE_TOKEN", "demo-internal-token")
+        children.append(
+            subprocess.Popen(
+                [PY, "-m", "usage.traffic.devtools", "--port", str(exporter_port), "--token", token],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        say(f"fake traffic exporter on {env['EXPORTER_BASE_URL']}")
+    children += [
         subprocess.Popen(
             [
                 PY,
