@@ -22,6 +22,7 @@ from core.errors import ApplicationError
 from core.money import format_credits
 from core.timeutils import format_rfc3339
 from usage.models import UsageEntry
+from usage.services import cost_center_get_or_create
 
 
 def home(request):
@@ -81,7 +82,7 @@ def team_billing(request, slug: str):
 def team_usage_csv(request, slug: str):
     """The current cycle's usage entries as CSV, streamed."""
     team, _ = _membership(request, slug)
-    overview_start = team_billing_overview(team=team).cycle_start
+    overview_start = cost_center_get_or_create(attribution_id=team.attribution_id).billing_cycle_start
     entries = UsageEntry.objects.filter(
         attribution_id=team.attribution_id,
         effective_time__gte=overview_start,
