@@ -175,10 +175,12 @@ def ensure_chromium() -> None:
 def main(argv: list[str]) -> int:
     ensure_chromium()
     env = dict(os.environ)
+    # TALLY_TEST_THROWAWAY=1 skips the local servers (to exercise the throwaway path).
+    force_throwaway = env.get("TALLY_TEST_THROWAWAY") == "1"
     with ExitStack() as stack:
         if env.get("DATABASE_URL"):
             say("PostgreSQL from DATABASE_URL")
-        elif postgres_accepts("127.0.0.1", 5432):
+        elif not force_throwaway and postgres_accepts("127.0.0.1", 5432):
             env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/tally"
             say("PostgreSQL on 127.0.0.1:5432")
         else:
@@ -186,7 +188,7 @@ def main(argv: list[str]) -> int:
 
         if env.get("REDIS_URL"):
             say("Redis from REDIS_URL")
-        elif port_open("127.0.0.1", 6379):
+        elif not force_throwaway and port_open("127.0.0.1", 6379):
             env["REDIS_URL"] = "redis://127.0.0.1:6379/0"
             say("Redis on 127.0.0.1:6379")
         else:
