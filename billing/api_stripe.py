@@ -122,7 +122,10 @@ class SubscriptionApi(APIView):
             status=status.HTTP_201_CREATED,
         )
 
-    @extend_schema(request=None, responses={200: serializers.DictField()}, summary="CancelSubscription")
+    class CancelOutputSerializer(serializers.Serializer):
+        cancelled = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(request=None, responses=CancelOutputSerializer, summary="CancelSubscription")
     def delete(self, request, attribution_id: str):
         attribution_id = _signed_in_owner(request, attribution_id)
         cancelled = subscription_cancel(attribution_id=attribution_id, changed_by=caller_name(request))

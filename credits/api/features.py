@@ -115,7 +115,7 @@ class FeatureDetailApi(APIView):
             return [IsStaffOrInternal()]
         return super().get_permissions()
 
-    @extend_schema(responses=FeatureSerializer, summary="One feature")
+    @extend_schema(responses=FeatureSerializer, summary="One feature", operation_id="api_v1_features_get")
     def get(self, request, key: str):
         feature = feature_get(key=key)
         if feature is None:
