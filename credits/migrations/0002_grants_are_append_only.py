@@ -3,6 +3,8 @@ says so. `voided_at` may go from empty to a time once; clearing or moving it is 
 
 from django.db import migrations
 
+from core.db_triggers import vendor_sql
+
 TERMS = [
     "ledger_id",
     "feature_id",
@@ -64,25 +66,8 @@ SQLITE_DOWN = [
 ]
 
 
-def _run(apps, schema_editor, *, up: bool):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        # params=None: the SQL is sent as is, so PL/pgSQL's % placeholders are not read as ours.
-        schema_editor.execute(PG_UP if up else PG_DOWN, None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_UP if up else SQLITE_DOWN:
-            schema_editor.execute(statement)
-
-
-def forwards(apps, schema_editor):
-    _run(apps, schema_editor, up=True)
-
-
-def backwards(apps, schema_editor):
-    _run(apps, schema_editor, up=False)
-
 
 class Migration(migrations.Migration):
     dependencies = [("credits", "0001_initial")]
 
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [vendor_sql(pg_up=PG_UP, pg_down=PG_DOWN, sqlite_up=SQLITE_UP, sqlite_down=SQLITE_DOWN)]

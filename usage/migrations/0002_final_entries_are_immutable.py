@@ -2,6 +2,8 @@
 
 from django.db import migrations
 
+from core.db_triggers import vendor_sql
+
 PG_UP = """
 CREATE OR REPLACE FUNCTION usage_entry_final_guard() RETURNS trigger AS $$
 BEGIN
@@ -35,24 +37,8 @@ SQLITE_DOWN = [
 ]
 
 
-def _run(apps, schema_editor, *, up: bool):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_UP if up else PG_DOWN, None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_UP if up else SQLITE_DOWN:
-            schema_editor.execute(statement)
-
-
-def forwards(apps, schema_editor):
-    _run(apps, schema_editor, up=True)
-
-
-def backwards(apps, schema_editor):
-    _run(apps, schema_editor, up=False)
-
 
 class Migration(migrations.Migration):
     dependencies = [("usage", "0001_initial")]
 
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [vendor_sql(pg_up=PG_UP, pg_down=PG_DOWN, sqlite_up=SQLITE_UP, sqlite_down=SQLITE_DOWN)]
