@@ -14,7 +14,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "tally-test",
+        "KEY_PREFIX": env("TALLY_CACHE_PREFIX", default="tally-test"),
     }
 }
 CELERY_BROKER_URL = "memory://"
