@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY = "k3Y-" + "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN"  # 54 characters, many distinct
 PROBE = (
     "import django; django.setup(); from django.conf import settings; "
     "print(settings.DATABASES['default']['ENGINE'], settings.DEBUG)"
@@ -47,7 +48,7 @@ def test_test_settings_use_postgresql():
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "ALLOWED_HOSTS"])
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {
-        "DJANGO_SECRET_KEY": "x" * 50,
+        "DJANGO_SECRET_KEY": STRONG_KEY,
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/tally",
         "ALLOWED_HOSTS": "tally.example.com",
     }
@@ -60,9 +61,69 @@ def test_production_refuses_to_start_without_its_secrets(missing):
 def test_production_starts_with_its_secrets():
     result = run_with(
         "config.settings.production",
-        DJANGO_SECRET_KEY="x" * 50,
+        DJANGO_SECRET_KEY=STRONG_KEY,
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/tally",
         ALLOWED_HOSTS="tally.example.com",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "False"]
+
+
+PRODUCTION_ENV = {
+    "DJANGO_SECRET_KEY": STRONG_KEY,
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/tally",
+    "ALLOWED_HOSTS": "tally.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://tally.example.com",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "ALLOWED_HOSTS", "SECURE_HSTS_SECONDS"}
+    }
+    clean.update(env, DJANGO_SETTINGS_MODULE="config.settings.production")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_catches_a_weakened_production_setting():
+    # The same command fails once HSTS is switched off, so the test above can fail too.
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION_ENV, SECURE_HSTS_SECONDS="0")
+    assert result.returncode != 0
+    assert "security.W004" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("weak", ["short-key", "dev-only-insecure-secret-key-change-me" + "x" * 20, "a" * 60])
+def test_production_refuses_a_weak_secret_key(weak):
+    result = run_with("config.settings.production", **{**PRODUCTION_ENV, "DJANGO_SECRET_KEY": weak})
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is too weak for production" in result.stderr
+
+
+def test_production_cookies_and_hsts_are_secure():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0, "
+        "s.CSRF_TRUSTED_ORIGINS, s.ALLOWED_HOSTS)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    clean.update(PRODUCTION_ENV, DJANGO_SETTINGS_MODULE="config.settings.production")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split(maxsplit=3) == [
+        "True",
+        "True",
+        "True",
+        "['https://tally.example.com'] ['tally.example.com']",
+    ]
