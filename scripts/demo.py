@@ -4,6 +4,7 @@ Embedded default: SQLite in var/, Celery on a filesystem transport, database job
 With DATABASE_URL / REDIS_URL set, those are used instead.
 """
 
+import json
 import os
 import signal
 import socket
@@ -39,6 +40,7 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("INTERNAL_SERVICE_TOKEN", "demo-internal-token")
     (ROOT / "var" / "celery-broker").mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "celery-processed").mkdir(parents=True, exist_ok=True)
 
@@ -55,7 +57,7 @@ def main() -> int:
         # A fake proxy-network exporter, so collect-and-rate has traffic to bill.
         exporter_port = free_port(9100)
         env["EXPORTER_BASE_URL"] = f"http://127.0.0.1:{exporter_port}"
-        token = env.setdefault("INTERNAL_SERVICE_TOKEN", "demo-internal-token")
+        token = env["INTERNAL_SERVICE_TOKEN"]
         children.append(
             subprocess.Popen(
                 [PY, "-m", "usage.traffic.devtools", "--port", str(exporter_port), "--token", token],
@@ -87,13 +89,17 @@ def main() -> int:
     ]
     time.sleep(2)
     url = f"http://127.0.0.1:{port}/"
+    keys = json.loads((ROOT / "var" / "demo-credentials.json").read_text())
     print(
         "\n"
         f"  Tally is running at {url}\n"
         "  Sign in as a team owner:   alice / tally-demo   (Acme Rockets)\n"
+        "  A member of Acme:          bob / tally-demo;  of Globex only: carol / tally-demo\n"
         "  Finance staff (admin):     finance / tally-demo  ->  {url}admin/\n"
-        f"  API docs:                  {url}api/docs/\n"
-        f"  Internal token:            {env.get('INTERNAL_SERVICE_TOKEN', 'demo-internal-token')}\n"
+        f"  API docs:                  {url}api/docs/   (schema: {url}api/schema/)\n"
+        f"  Internal token:            {env['INTERNAL_SERVICE_TOKEN']}\n"
+        f"  Acme API key:              {keys['team_api_key']}\n"
+        f"  A revoked Acme key:        {keys['revoked_api_key']}\n"
         "  Press Ctrl-C to stop.\n".replace("{url}", url),
         flush=True,
     )

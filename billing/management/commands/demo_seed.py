@@ -2,8 +2,10 @@
 
 Safe to run twice."""
 
+import json
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -11,6 +13,8 @@ from django.utils import timezone
 
 from billing.models import Membership, Team
 from billing.services import membership_add
+from core.models import APIKey
+from core.services import api_key_create, api_key_revoke
 from usage.models import WorkspaceInstance
 from usage.services import (
     cost_center_get_or_create,
@@ -55,7 +59,27 @@ class Command(BaseCommand):
             for slug, role in memberships:
                 membership_add(team=teams[slug], user=user, role=role)
         self._seed_usage(teams)
+        self._seed_api_keys(teams)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+
+    def _seed_api_keys(self, teams: dict[str, Team]) -> None:
+        """A fresh Acme API key and a revoked one on every run (raw keys are shown once, so the
+        previous run's keys are revoked); written to var/demo-credentials.json for `make demo`."""
+        attribution_id = teams["acme"].attribution_id
+        for old in APIKey.objects.filter(
+            attribution_id=attribution_id, name__startswith="demo", revoked_at=None
+        ):
+            api_key_revoke(api_key=old)
+        _, raw_key = api_key_create(name="demo", attribution_id=attribution_id)
+        revoked, raw_revoked = api_key_create(name="demo (revoked)", attribution_id=attribution_id)
+        api_key_revoke(api_key=revoked)
+        credentials_file = settings.VAR_DIR / "demo-credentials.json"
+        credentials_file.parent.mkdir(parents=True, exist_ok=True)
+        credentials_file.write_text(
+            json.dumps({"team_api_key": raw_key, "revoked_api_key": raw_revoked}, indent=2) + "\n"
+        )
+        credentials_file.chmod(0o600)
+        self.stdout.write(f"  API keys: a fresh Acme key and a revoked one in {credentials_file}")
 
     def _seed_usage(self, teams: dict[str, Team]) -> None:
         """Cost centers, and two weeks of workspace sessions priced by the ledger job."""
