@@ -81,6 +81,7 @@ def build(count: int, start, now) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cost-centers", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=None, help="default: TALLY_CYCLE_CLOSE_WORKERS")
     args = parser.parse_args()
     ensure_database(os.environ["DATABASE_URL"])
     import django
@@ -89,6 +90,7 @@ def main() -> None:
     from datetime import timedelta
     from decimal import Decimal
 
+    from django.conf import settings
     from django.core.management import call_command
     from django.db.models import Sum
     from django.utils import timezone
@@ -109,7 +111,7 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    result = cycles_close_due(now=now + timedelta(seconds=1))
+    result = cycles_close_due(now=now + timedelta(seconds=1), workers=args.workers)
     elapsed = time.perf_counter() - t0
 
     ours = CostCenter.objects.filter(attribution_id__in=ids)
@@ -117,7 +119,8 @@ def main() -> None:
     coverage = UsageEntry.objects.filter(attribution_id__in=ids, kind="grantcoverage")
     resets = Reset.objects.filter(ledger__attribution_id__in=ids).count()
     covered = coverage.aggregate(total=Sum("credits"))["total"] or Decimal(0)
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}")
+    workers = args.workers if args.workers is not None else settings.TALLY_CYCLE_CLOSE_WORKERS
+    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; {workers} worker threads")
     print(
         f"closed {result['cost_centers_closed']:,} cost centers in {elapsed:.1f} s "
         f"({result['cost_centers_closed'] / elapsed:,.0f}/s); status {result['status']}, "

@@ -153,3 +153,31 @@ def test_the_spending_limit_counts_billable_credits_not_the_raw_balance(internal
         attribution_id=who, credits=Decimal("50"), effective_time=an_hour_ago + timedelta(minutes=6)
     )
     assert entitlement()["has_access"] is False  # billable 150 reached the limit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_job_closes_six_cost_centers_on_three_threads_each_once(reference_data):
+    # Six subjects, each 300 of usage and a 200 grant: the job on three threads (each with its
+    # own connection, so the rows must be committed: a transactional test) closes all six,
+    # covers 6 × 200 = 1,200 and invoices 6 × 100 = 600, and a second run finds nothing.
+    subjects = [new_attribution_id() for _ in range(6)]
+    for who in subjects:
+        prepaid_300_usage_200_grant(who)
+        cost_center_set(attribution_id=who, spending_limit="1000", now=CYCLE_START)
+
+    result = cycles_close_due(now=AFTER, workers=3)
+
+    assert result == {
+        "status": "ok",
+        "cost_centers_closed": 6,
+        "credits_covered": "1200.000000",
+        "credits_invoiced": "600.000000",
+        "failed": [],
+    }
+    assert cycles_close_due(now=AFTER, workers=3)["cost_centers_closed"] == 0
+    for who in subjects:
+        assert UsageEntry.objects.filter(attribution_id=who, kind="grantcoverage").count() == 1
+        assert UsageEntry.objects.get(attribution_id=who, kind="invoice").credits == Decimal("-100")
+        assert CostCenter.objects.get(attribution_id=who).billing_cycle_start == datetime(
+            2026, 11, 5, 9, 0, tzinfo=UTC
+        )

@@ -180,6 +180,8 @@ STRIPE_HOLD_AMOUNT_MINOR = 100  # the 1.00 hold that proves a card works
 
 # --- Usage and billing defaults ------------------------------------------------------------
 TALLY_DEFAULT_SPENDING_LIMIT = env("TALLY_DEFAULT_SPENDING_LIMIT", default="500")
+# Threads (each with a database connection) the cycle-close job uses side by side.
+TALLY_CYCLE_CLOSE_WORKERS = env.int("TALLY_CYCLE_CLOSE_WORKERS", default=4)
 
 LOGGING = {
     "version": 1,
