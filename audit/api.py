@@ -12,6 +12,7 @@ from core.auth import IsStaffOrInternal
 from core.pagination import PagePagination
 from core.serializers import TimeField
 from core.timeutils import parse_rfc3339
+from credits.api.serializers import PaginationSerializer  # the one pagination component
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -30,16 +31,9 @@ class AuditEventSerializer(serializers.Serializer):
     after = serializers.JSONField(allow_null=True, help_text="Money as decimal strings.")
 
 
-class AuditPaginationSerializer(serializers.Serializer):
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    total = serializers.IntegerField()
-    total_pages = serializers.IntegerField()
-
-
 class AuditEventPageSerializer(serializers.Serializer):
     results = AuditEventSerializer(many=True)
-    pagination = AuditPaginationSerializer()
+    pagination = PaginationSerializer()
 
 
 class AuditEventListApi(APIView):

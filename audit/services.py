@@ -14,6 +14,7 @@ from core.timeutils import format_rfc3339
 
 # Key material never goes into the trail, whatever a caller passes.
 SECRET_KEYS = frozenset({"key", "raw_key", "key_hash", "token", "secret", "password", "client_secret"})
+REDACTED = "[redacted]"
 
 
 def audit_value(value):
@@ -21,7 +22,7 @@ def audit_value(value):
     if isinstance(value, dict):
         clean = {}
         for key, inner in value.items():
-            if str(key).lower() in SECRET_KEYS:
+            if str(key).lower() in SECRET_KEYS and inner != REDACTED:
                 raise ValueError(f"{key!r} looks like a secret and is never written to the audit trail.")
             clean[str(key)] = audit_value(inner)
         return clean
@@ -46,9 +47,7 @@ def free_form(value):
     """Caller-supplied JSON (grant metadata, dispute reasons) for before/after: secret-looking keys
     are redacted and floats kept as their text, so nobody's input can make a change fail."""
     if isinstance(value, dict):
-        return {
-            str(k): "[redacted]" if str(k).lower() in SECRET_KEYS else free_form(v) for k, v in value.items()
-        }
+        return {str(k): REDACTED if str(k).lower() in SECRET_KEYS else free_form(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [free_form(v) for v in value]
     if isinstance(value, float):
