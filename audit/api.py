@@ -1,7 +1,7 @@
 """GET /api/v1/audit-events: the audit trail for finance staff and the internal service."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -12,7 +12,7 @@ from core.auth import IsStaffOrInternal
 from core.pagination import PagePagination
 from core.serializers import TimeField
 from core.timeutils import parse_rfc3339
-from credits.api.serializers import PaginationSerializer  # the one pagination component
+from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -36,6 +36,23 @@ class AuditEventPageSerializer(serializers.Serializer):
     pagination = PaginationSerializer()
 
 
+EVENT_EXAMPLE = {
+    "id": 812,
+    "occurred_at": "2026-11-23T12:04:10Z",
+    "action": "cost_center.updated",
+    "object_type": "cost_center",
+    "object_id": "17",
+    "attribution_id": ATTRIBUTION_EXAMPLE,
+    "actor_kind": "user",
+    "actor_id": "3",
+    "actor_label": "finance",
+    "source": "admin",
+    "request_id": "3f2a9c1e",
+    "before": {"spending_limit": "500.000000", "billing_strategy": "other"},
+    "after": {"spending_limit": "800.000000", "billing_strategy": "other"},
+}
+
+
 class AuditEventListApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
@@ -52,6 +69,13 @@ class AuditEventListApi(APIView):
         ],
         responses=AuditEventPageSerializer,
         summary="The audit trail, newest first (staff, internal)",
+        examples=[
+            OpenApiExample(
+                "A limit raised in the admin",
+                value={"results": [EVENT_EXAMPLE], "pagination": pagination_example(1)},
+                response_only=True,
+            )
+        ],
     )
     def get(self, request):
         params = request.query_params

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.models import APIKey
-from core.services import api_key_create, api_key_revoke
+from core.services import api_key_create, api_key_delete, api_key_revoke
 
 
 class APIKeyAddForm(forms.ModelForm):
@@ -49,6 +49,13 @@ class APIKeyAdmin(admin.ModelAdmin):
         obj.pk = created.pk
         obj.refresh_from_db()
         messages.warning(request, f"New API key (shown once, copy it now): {raw_key}")
+
+    def delete_model(self, request, obj):
+        api_key_delete(api_key=obj)
+
+    def delete_queryset(self, request, queryset):
+        for api_key in queryset:
+            api_key_delete(api_key=api_key)
 
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):

@@ -64,6 +64,20 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
     return api_key
 
 
+@transaction.atomic
+def api_key_delete(*, api_key: APIKey) -> None:
+    """Remove a key's row (the admin's delete); its history stays in the audit trail."""
+    api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+    audit_record(
+        action="api_key.deleted",
+        object_type="api_key",
+        object_id=api_key.pk,
+        attribution_id=api_key.attribution_id,
+        before=_audit_state(api_key),
+    )
+    api_key.delete()
+
+
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 

@@ -86,3 +86,15 @@ def test_an_api_key_created_and_revoked_in_the_admin_is_audited_without_its_secr
         assert (event.actor_kind, event.actor_label, event.source) == ("user", "finance", "admin")
         dumped = json.dumps([event.before, event.after])
         assert raw_key not in dumped and api_key.key_hash not in dumped
+
+
+def test_an_api_key_deleted_in_the_admin_leaves_its_history_in_the_trail(client, staff_user, team_key):
+    client.force_login(staff_user)
+    response = client.post(f"/admin/core/apikey/{team_key.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not APIKey.objects.filter(pk=team_key.pk).exists()
+    event = AuditEvent.objects.get(action="api_key.deleted")
+    assert (event.object_id, event.after) == (str(team_key.pk), None)
+    assert (event.before["name"], event.before["prefix"]) == ("acme key", team_key.prefix)
+    assert (event.actor_label, event.source) == ("finance", "admin")
