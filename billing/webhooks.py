@@ -11,6 +11,7 @@ import logging
 from django.db import transaction
 from djstripe.event_handlers import djstripe_receiver
 
+from audit.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
 from billing.models import WebhookOutcome
 from billing.services.disputes import dispute_sync
 from billing.services.invoices import invoice_finalize
@@ -28,7 +29,8 @@ def _record(event, handler: str, work) -> None:
     )
     if outcome.status in (WebhookOutcome.Status.SUCCEEDED, WebhookOutcome.Status.IGNORED):
         return  # this event was handled before
-    with transaction.atomic():
+    actor = Actor(kind=KIND_SYSTEM, label=f"stripe:{event.type}", source=SOURCE_WEBHOOK, id=event.id)
+    with acting_as(actor), transaction.atomic():
         status, detail, attribution_id = work(event)
     outcome.status, outcome.detail, outcome.attribution_id = status, detail, attribution_id or ""
     outcome.save()

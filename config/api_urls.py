@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from audit import api as audit_api
 from billing import api as billing_api
 from billing import api_stripe
 from core import api as core_api
@@ -51,6 +52,8 @@ urlpatterns = [
     path("events", api_events.EventIngestApi.as_view(), name="events"),
     path("meters", api_events.MeterListApi.as_view(), name="meter-list"),
     path("meters/<slug:slug>/usage", api_events.MeterUsageApi.as_view(), name="meter-usage"),
+    # Audit trail (staff, internal)
+    path("audit-events", audit_api.AuditEventListApi.as_view(), name="audit-event-list"),
     # Credits (OpenMeter-style grants)
     path("", include("credits.api_urls")),
 ]

@@ -1,11 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.models import APIKey
-from core.services import api_key_create
+from core.services import api_key_create, api_key_delete, api_key_revoke
 
 
 class APIKeyAddForm(forms.ModelForm):
@@ -51,7 +50,22 @@ class APIKeyAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
         messages.warning(request, f"New API key (shown once, copy it now): {raw_key}")
 
+    def delete_model(self, request, obj):
+        api_key_delete(api_key=obj)
+
+    def delete_queryset(self, request, queryset):
+        for api_key in queryset:
+            api_key_delete(api_key=api_key)
+
     @admin.action(description="Revoke selected API keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        # One by one through the service, so each revocation is locked and audited.
+        count = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            try:
+                api_key_revoke(api_key=api_key)
+            except ApplicationError as exc:  # revoked meanwhile
+                self.message_user(request, f"{api_key}: {exc.message}", level=messages.WARNING)
+                continue
+            count += 1
         self.message_user(request, f"Revoked {count} API key(s).")

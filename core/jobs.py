@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from audit.context import acting_as, job_actor
 from core.locks import job_lock
 from core.metrics import JOB_DURATION, JOB_RUNS
 from core.models import JobRun
@@ -30,7 +31,8 @@ def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str 
             _finish(run, started)
             return run
         try:
-            result = work() or {}
+            with acting_as(job_actor(name=name, run_id=run.pk)):  # audit events name the job
+                result = work() or {}
         except Exception as exc:
             run.outcome = JobRun.Outcome.ERROR
             run.error = "".join(traceback.format_exception_only(exc)).strip()[:2000]

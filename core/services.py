@@ -3,9 +3,21 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
 from core.models import APIKey, generate_api_key, hash_api_key
+
+
+def _audit_state(api_key: APIKey) -> dict:
+    # The prefix tells keys apart; the key and its hash never enter the audit trail.
+    return {
+        "name": api_key.name,
+        "attribution_id": api_key.attribution_id,
+        "prefix": api_key.prefix,
+        "created_by": api_key.created_by.get_username() if api_key.created_by_id else None,
+        "revoked_at": api_key.revoked_at,
+    }
 
 
 @transaction.atomic
@@ -23,6 +35,13 @@ def api_key_create(*, name: str, attribution_id: str, created_by=None) -> tuple[
     )
     api_key.full_clean()
     api_key.save()
+    audit_record(
+        action="api_key.created",
+        object_type="api_key",
+        object_id=api_key.pk,
+        attribution_id=api_key.attribution_id,
+        after=_audit_state(api_key),
+    )
     return api_key, raw_key
 
 
@@ -31,9 +50,32 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
     api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
         raise Conflict("This API key is already revoked.", code="already_revoked")
+    before = _audit_state(api_key)
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at", "updated_at"])
+    audit_record(
+        action="api_key.revoked",
+        object_type="api_key",
+        object_id=api_key.pk,
+        attribution_id=api_key.attribution_id,
+        before=before,
+        after=_audit_state(api_key),
+    )
     return api_key
+
+
+@transaction.atomic
+def api_key_delete(*, api_key: APIKey) -> None:
+    """Remove a key's row (the admin's delete); its history stays in the audit trail."""
+    api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+    audit_record(
+        action="api_key.deleted",
+        object_type="api_key",
+        object_id=api_key.pk,
+        attribution_id=api_key.attribution_id,
+        before=_audit_state(api_key),
+    )
+    api_key.delete()
 
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)

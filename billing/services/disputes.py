@@ -4,6 +4,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from billing.models import DisputeBlock, Membership, Team
 from billing.services.stripe_ops import attribution_for_customer
 from billing.stripe_gateway import client_kwargs, stripe_call
@@ -34,6 +35,29 @@ def _team_owners(attribution_id: str):
     ]
 
 
+def _audit_state(block: DisputeBlock) -> dict:
+    return {
+        "status": block.status,
+        "reason": block.reason,
+        "amount_minor": block.amount_minor,
+        "currency": block.currency,
+        "customer_id": block.customer_id,
+        "closed_at": block.closed_at,
+        "resolved_by": block.resolved_by,
+    }
+
+
+def _audit(action: str, block: DisputeBlock, before: dict | None) -> None:
+    audit_record(
+        action=action,
+        object_type="dispute",
+        object_id=block.dispute_id,
+        attribution_id=block.attribution_id,
+        before=before,
+        after=_audit_state(block),
+    )
+
+
 def _refresh_block_state(attribution_id: str, *, reason: str, changed_by: str = "") -> None:
     if DisputeBlock.objects.filter(
         attribution_id=attribution_id, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
@@ -62,6 +86,7 @@ def dispute_sync(*, dispute_id: str) -> tuple[str, str]:
             "currency": dispute.get("currency") or "",
         },
     )
+    before = None if created else _audit_state(block)
     if block.status != DisputeBlock.Status.RESOLVED:
         if stripe_status in CLOSED_UNBLOCKING:
             block.status, block.closed_at = DisputeBlock.Status.WON, block.closed_at or timezone.now()
@@ -72,6 +97,8 @@ def dispute_sync(*, dispute_id: str) -> tuple[str, str]:
         block.save()
     if created:
         block.blocked_users.set(_team_owners(attribution_id))
+    if created or before != _audit_state(block):
+        _audit("dispute.blocked" if block.blocks else "dispute.unblocked", block, before)
     _refresh_block_state(attribution_id, reason=f"Stripe dispute {dispute_id} ({block.status})")
     return "succeeded", f"dispute {dispute_id} is {block.status} for {attribution_id}"
 
@@ -82,10 +109,12 @@ def dispute_resolve(*, dispute_id: str, resolved_by: str) -> DisputeBlock:
     block = DisputeBlock.objects.select_for_update().get(dispute_id=dispute_id)
     if block.status == DisputeBlock.Status.RESOLVED:
         raise Conflict("This dispute is already resolved.", code="already_resolved")
+    before = _audit_state(block)
     block.status = DisputeBlock.Status.RESOLVED
     block.resolved_by = resolved_by[:200]
     block.closed_at = block.closed_at or timezone.now()
     block.save()
+    _audit("dispute.resolved", block, before)
     _refresh_block_state(
         block.attribution_id, reason=f"dispute {dispute_id} resolved", changed_by=resolved_by
     )

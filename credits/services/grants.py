@@ -6,9 +6,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record, free_form
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.money import to_credits
+from core.money import format_credits, to_credits
 from core.timeutils import format_rfc3339
 from credits.engine import MAX_PRIORITY, truncate_to_minute
 from credits.engine import expiration_to_expires_at as engine_expires_at
@@ -91,6 +92,28 @@ def ensure_not_before_last_reset(*, ledger: Ledger, moment: datetime, what: str)
         )
 
 
+def grant_audit_state(grant: Grant) -> dict:
+    """A grant's terms as an audit event records them (credits as 6-place strings)."""
+
+    def credits(value):
+        return format_credits(value) if value is not None else None
+
+    return {
+        "ledger": grant.ledger.attribution_id,
+        "feature": grant.feature.key if grant.feature_id else None,
+        "amount": credits(grant.amount),
+        "priority": grant.priority,
+        "effective_at": grant.effective_at,
+        "expires_at": grant.expires_at,
+        "rollover_type": grant.rollover_type,
+        "rollover_max_amount": credits(grant.rollover_max_amount),
+        "rollover_min_amount": credits(grant.rollover_min_amount),
+        "metadata": free_form(grant.metadata),
+        "parent": grant.parent_id,
+        "voided_at": grant.voided_at,
+    }
+
+
 def grant_create(
     *,
     attribution_id: str,
@@ -151,6 +174,13 @@ def grant_create(
         grant.full_clean()
         snapshots_invalidate(ledger=ledger, effective_at=effective_at)
         grant.save()
+        audit_record(
+            action="grant.created",
+            object_type="grant",
+            object_id=grant.pk,
+            attribution_id=attribution_id,
+            after=grant_audit_state(grant),
+        )
     return grant
 
 
@@ -190,6 +220,15 @@ def grant_void(
             )
         ensure_not_before_last_reset(ledger=ledger, moment=moment, what="The void")
         snapshots_invalidate(ledger=ledger, effective_at=moment)
+        before = grant_audit_state(grant)
         grant.voided_at = moment
         grant.save(update_fields=["voided_at", "updated_at"])
+        audit_record(
+            action="grant.voided",
+            object_type="grant",
+            object_id=grant.pk,
+            attribution_id=attribution_id,
+            before=before,
+            after=grant_audit_state(grant),
+        )
     return grant

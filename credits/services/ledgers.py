@@ -9,6 +9,7 @@ deadlock.
 
 from django.db import IntegrityError, OperationalError, transaction
 
+from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, LockBusy, NotFound
 from credits.models import Ledger
@@ -58,6 +59,14 @@ def ledger_create(*, attribution_id: str) -> Ledger:
     attribution_id = normalize_attribution_id(attribution_id, field="subject")
     try:
         with transaction.atomic():
-            return Ledger.objects.create(attribution_id=attribution_id)
+            ledger = Ledger.objects.create(attribution_id=attribution_id)
+            audit_record(
+                action="ledger.created",
+                object_type="ledger",
+                object_id=ledger.pk,
+                attribution_id=attribution_id,
+                after={"attribution_id": attribution_id},
+            )
+            return ledger
     except IntegrityError:
         raise LedgerExists(Ledger.objects.get(attribution_id=attribution_id)) from None

@@ -6,6 +6,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
 from core.money import ZERO, format_credits
@@ -101,5 +102,22 @@ def ledger_reset(
         _record_closing(reset, computation, previous_reset=last)
         snapshot = snapshot_store(
             computation=computation, reason=BalanceSnapshot.Reason.RESET, children=children
+        )
+        audit_record(
+            action="ledger.reset",
+            object_type="ledger",
+            object_id=ledger.pk,
+            attribution_id=attribution_id,
+            before={"last_reset_at": last},
+            after={
+                "last_reset_at": moment,
+                "reset_id": reset.pk,
+                "closing_usage": reset.closing_usage,
+                "closing_overage": reset.closing_overage,
+                "rollover_grants": [
+                    {"grant": child.pk, "parent": child.parent_id, "amount": format_credits(child.amount)}
+                    for child in children.values()
+                ],
+            },
         )
     return ResetOutcome(reset=reset, rollover_grants=list(children.values()), snapshot=snapshot)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
 from core.money import ZERO, format_credits, to_credits
@@ -41,6 +42,28 @@ def _record_version(cost_center: CostCenter, *, reason: str, changed_by: str = "
     )
 
 
+def _audit_state(cost_center: CostCenter) -> dict:
+    return {
+        "spending_limit": format_credits(cost_center.spending_limit),
+        "billing_strategy": cost_center.billing_strategy,
+        "billing_cycle_start": cost_center.billing_cycle_start,
+        "next_billing_time": cost_center.next_billing_time,
+        "blocked_at": cost_center.blocked_at,
+        "blocked_reason": cost_center.blocked_reason,
+    }
+
+
+def _audit(action: str, cost_center: CostCenter, before: dict | None, **extra) -> None:
+    audit_record(
+        action=f"cost_center.{action}",
+        object_type="cost_center",
+        object_id=cost_center.pk,
+        attribution_id=cost_center.attribution_id,
+        before=before,
+        after={**_audit_state(cost_center), **extra},
+    )
+
+
 def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = None) -> CostCenter:
     """The attribution's cost center, created lazily (strategy other, default limit, one month).
 
@@ -62,6 +85,7 @@ def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = Non
                 next_billing_time=add_months(now, 1),
             )
             _record_version(cost_center, reason="created")
+            _audit("created", cost_center, None)
             return cost_center
     except IntegrityError:
         return CostCenter.objects.get(attribution_id=attribution_id)
@@ -118,8 +142,10 @@ def cost_center_set(
         )
     now = now or timezone.now()
     cost_center = _lock(attribution_id, now)
+    before = _audit_state(cost_center)
     old_strategy = cost_center.billing_strategy
     new_strategy = billing_strategy or old_strategy
+    extra = {}
 
     if new_strategy == old_strategy:
         if limit is None or limit == cost_center.spending_limit:
@@ -142,6 +168,7 @@ def cost_center_set(
                 key=f"balance-out:{attribution_id}:{format_rfc3339(now)}",
                 description="Usage balanced out on switching to Stripe billing",
             )
+        extra["balanced_out"] = format_credits(max(balance, ZERO))
         cost_center.billing_strategy = Strategy.STRIPE
         if limit is not None:
             cost_center.spending_limit = limit
@@ -151,6 +178,7 @@ def cost_center_set(
     cost_center.full_clean()
     cost_center.save()
     _record_version(cost_center, reason=reason, changed_by=changed_by)
+    _audit("updated", cost_center, before, **extra)
     return cost_center
 
 
@@ -190,6 +218,7 @@ def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None)
     ):
         return None
     closed_cycle_end = cost_center.next_billing_time
+    before = _audit_state(cost_center)
     months = _advance_cycle(cost_center, now)
     balance = usage_balance(attribution_id=attribution_id)
     invoiced = ZERO
@@ -207,6 +236,7 @@ def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None)
     _record_version(
         cost_center, reason=f"cycle reset: advanced {months} month(s), invoiced {format_credits(invoiced)}"
     )
+    _audit("usage_reset", cost_center, before, invoiced=format_credits(invoiced))
     return ResetOutcome(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
 
 
@@ -249,10 +279,12 @@ def cost_center_start_cycle(*, attribution_id: str, start: datetime, reason: str
     cost_center = _lock(attribution_id, start)
     if start <= cost_center.billing_cycle_start:
         return cost_center
+    before = _audit_state(cost_center)
     cost_center.billing_cycle_start = start
     cost_center.next_billing_time = add_months(start, 1)
     cost_center.save()
     _record_version(cost_center, reason=reason)
+    _audit("cycle_started", cost_center, before, reason=reason)
     return cost_center
 
 
@@ -262,10 +294,12 @@ def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None 
     now = now or timezone.now()
     cost_center = _lock(attribution_id, now)
     if cost_center.blocked_at is None:
+        before = _audit_state(cost_center)
         cost_center.blocked_at = now
         cost_center.blocked_reason = reason[:500]
         cost_center.save()
         _record_version(cost_center, reason=f"blocked: {reason}"[:200])
+        _audit("blocked", cost_center, before)
     return cost_center
 
 
@@ -273,8 +307,10 @@ def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None 
 def cost_center_unblock(*, attribution_id: str, reason: str, changed_by: str = "") -> CostCenter:
     cost_center = _lock(attribution_id, timezone.now())
     if cost_center.blocked_at is not None:
+        before = _audit_state(cost_center)
         cost_center.blocked_at = None
         cost_center.blocked_reason = ""
         cost_center.save()
         _record_version(cost_center, reason=f"unblocked: {reason}"[:200], changed_by=changed_by)
+        _audit("unblocked", cost_center, before, reason=reason)
     return cost_center

@@ -5,9 +5,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
-from core.money import to_credits
+from core.money import format_credits, to_credits
 from usage.models import UsageEntry
 
 
@@ -52,6 +53,19 @@ def credit_note_add(
     )
     entry.full_clean()
     entry.save()
+    audit_record(
+        action="credit_note.added",
+        object_type="usage_entry",
+        object_id=entry.pk,
+        attribution_id=attribution_id,
+        after={
+            "credits": format_credits(amount),
+            "entry_credits": format_credits(entry.credits),
+            "description": entry.description,
+            "effective_time": entry.effective_time,
+            "user_id": metadata.get("user_id"),
+        },
+    )
     return entry
 
 
@@ -73,7 +87,7 @@ def ledger_entry_write_once(
     if kind not in (UsageEntry.Kind.INVOICE, UsageEntry.Kind.GRANT_COVERAGE, UsageEntry.Kind.CREDIT_NOTE):
         raise ValueError(f"{kind} entries are not written this way.")
     with transaction.atomic():
-        return UsageEntry.objects.get_or_create(
+        entry, created = UsageEntry.objects.get_or_create(
             object_id=object_id,
             defaults={
                 "attribution_id": normalize_attribution_id(attribution_id),
@@ -85,3 +99,18 @@ def ledger_entry_write_once(
                 "draft": False,
             },
         )
+        if created:
+            audit_record(
+                action="usage_entry.written",
+                object_type="usage_entry",
+                object_id=entry.pk,
+                attribution_id=entry.attribution_id,
+                after={
+                    "kind": kind,
+                    "object_id": object_id,
+                    "credits": format_credits(entry.credits),
+                    "effective_time": effective_time,
+                    "description": entry.description,
+                },
+            )
+        return entry, created
