@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 
+from audit.context import acting_as, job_actor
+from audit.models import AuditEvent
 from billing.models import UsageReport
 from billing.selectors import billable_credits
 from billing.services.cycles import cycle_close, cycles_close_due
@@ -159,13 +161,14 @@ def test_the_spending_limit_counts_billable_credits_not_the_raw_balance(internal
 def test_the_job_closes_six_cost_centers_on_three_threads_each_once(reference_data):
     # Six subjects, each 300 of usage and a 200 grant: the job on three threads (each with its
     # own connection, so the rows must be committed: a transactional test) closes all six,
-    # covers 6 × 200 = 1,200 and invoices 6 × 100 = 600, and a second run finds nothing.
+    # covers 6 x 200 = 1,200 and invoices 6 x 100 = 600, and a second run finds nothing.
     subjects = [new_attribution_id() for _ in range(6)]
     for who in subjects:
         prepaid_300_usage_200_grant(who)
         cost_center_set(attribution_id=who, spending_limit="1000", now=CYCLE_START)
 
-    result = cycles_close_due(now=AFTER, workers=3)
+    with acting_as(job_actor(name="billing.reset_usage")):
+        result = cycles_close_due(now=AFTER, workers=3)
 
     assert result == {
         "status": "ok",
@@ -181,3 +184,9 @@ def test_the_job_closes_six_cost_centers_on_three_threads_each_once(reference_da
         assert CostCenter.objects.get(attribution_id=who).billing_cycle_start == datetime(
             2026, 11, 5, 9, 0, tzinfo=UTC
         )
+    # The worker threads wrote their audit events as the job, not as "shell".
+    resets = AuditEvent.objects.filter(action="ledger.reset", attribution_id__in=subjects)
+    assert sorted(resets.values_list("actor_kind", "actor_label").distinct()) == [
+        ("job", "billing.reset_usage")
+    ]
+    assert resets.count() == 6
