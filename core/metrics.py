@@ -1,7 +1,8 @@
 """The Prometheus metrics registry; every app declares its metrics here so /metrics shows all.
 
 With PROMETHEUS_MULTIPROC_DIR set (several gunicorn workers), /metrics aggregates every
-process through prometheus_client's multiprocess collector.
+process through prometheus_client's multiprocess collector. docs/operations.md ("Alerts") says
+what each alert-worthy metric means and what to do.
 """
 
 import os
@@ -12,11 +13,17 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 JOB_RUNS = Counter(
     "tally_job_runs_total",
-    "Job runs by job and outcome (ok, partial, error, skipped).",
+    "Job runs by job and outcome (ok, partial, error; skipped: another run held the job lock).",
     ["job", "outcome"],
     registry=REGISTRY,
 )
 JOB_DURATION = Histogram("tally_job_duration_seconds", "Job run duration.", ["job"], registry=REGISTRY)
+JOB_LOCK_LOST = Counter(
+    "tally_job_lock_lost_total",
+    "Job locks lost while held (not extended in time: Redis unreachable or the process paused).",
+    ["job"],
+    registry=REGISTRY,
+)
 INGESTED_EVENTS = Counter(
     "tally_ingested_events_total",
     "Meter events by result (accepted, duplicate, rejected).",
@@ -25,6 +32,19 @@ INGESTED_EVENTS = Counter(
 )
 API_ERRORS = Counter(
     "tally_api_errors_total", "API error responses by status code.", ["status"], registry=REGISTRY
+)
+THROTTLED_REQUESTS = Counter(
+    "tally_throttled_requests_total",
+    "API requests answered 429, by throttle scope (key, user, anon, ingest, internal, auth_failure).",
+    ["scope"],
+    registry=REGISTRY,
+)
+REDIS_UNAVAILABLE = Counter(
+    "tally_redis_unavailable_total",
+    "Failed attempts to reach Redis, by component (throttle: the request went through unthrottled; "
+    "job_lock: the job run failed).",
+    ["component"],
+    registry=REGISTRY,
 )
 
 

@@ -7,6 +7,8 @@ transport and database job locks, so `make demo` needs nothing but Python.
 from pathlib import Path
 
 import environ
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -115,7 +117,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.schema.TallyAutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.TallyThrottle"],
 }
+# Requests per period ("1200/min"; s, min, hour, day) in the cache (Redis), fixed windows; see
+# core/throttling.py and docs/api.md. An empty rate means no limit for that caller.
+TALLY_THROTTLE_ENABLED = env.bool("TALLY_THROTTLE_ENABLED", default=True)
+TALLY_THROTTLE_KEY = env("TALLY_THROTTLE_KEY", default="1200/min")  # per team API key
+TALLY_THROTTLE_USER = env("TALLY_THROTTLE_USER", default="600/min")  # per signed-in user
+TALLY_THROTTLE_ANON = env("TALLY_THROTTLE_ANON", default="60/min")  # per IP: no or failed credentials
+TALLY_THROTTLE_INGEST = env("TALLY_THROTTLE_INGEST", default="3000/min")  # POST /api/v1/events per key
+TALLY_THROTTLE_INTERNAL = env("TALLY_THROTTLE_INTERNAL", default="")  # internal token: exempt
+# How many reverse proxies in front of Tally append to X-Forwarded-For; 0: REMOTE_ADDR is the client.
+TALLY_THROTTLE_TRUSTED_PROXIES = env.int("TALLY_THROTTLE_TRUSTED_PROXIES", default=0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tally API",
     "DESCRIPTION": (
@@ -157,8 +170,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # --- Cache ---------------------------------------------------------------------------------
+# Short socket timeouts: with Redis down a cache call fails in well under a second (throttling
+# then fails open) instead of holding the request.
+CACHE_REDIS_OPTIONS = {
+    "socket_connect_timeout": env.float("TALLY_CACHE_CONNECT_TIMEOUT_SECONDS", default=0.5),
+    "socket_timeout": env.float("TALLY_CACHE_TIMEOUT_SECONDS", default=1.0),
+    "retry": Retry(NoBackoff(), 1),
+}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
