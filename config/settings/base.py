@@ -7,6 +7,7 @@ transport and database job locks, so `make demo` needs nothing but Python.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.ApiErrorMiddleware",
@@ -207,14 +209,34 @@ STRIPE_HOLD_AMOUNT_MINOR = 100  # the 1.00 hold that proves a card works
 # --- Usage and billing defaults ------------------------------------------------------------
 TALLY_DEFAULT_SPENDING_LIMIT = env("TALLY_DEFAULT_SPENDING_LIMIT", default="500")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+
+def logging_settings(log_format: str) -> dict:
+    """LOGGING: one console handler, `json` (one object per line) or `plain`, each line with
+    the request id (core/logs.py)."""
+    if log_format not in ("json", "plain"):
+        raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {log_format!r}.")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
+        "formatters": {
+            "json": {"()": "core.logs.JsonFormatter"},
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]}
+        },
+        "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+        "loggers": {"django.db.backends": {"level": "WARNING"}},
+    }
+
+
+# json in production; local, demo and test settings default to plain.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_settings(LOG_FORMAT)
+# Celery workers keep the LOGGING above (and the task id as request id) instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
 # How far back the ledger job looks for stopped workspace instances without a final entry.
 TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS = env.int("TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS", default=35)
 

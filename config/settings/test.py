@@ -1,7 +1,7 @@
 """Tests: real PostgreSQL and Redis (scripts/run_tests.py finds or starts them)."""
 
 from .base import *  # noqa: F403
-from .base import CACHE_REDIS_OPTIONS, env
+from .base import CACHE_REDIS_OPTIONS, env, logging_settings
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/tally"),
@@ -28,3 +28,5 @@ INTERNAL_SERVICE_TOKEN = "test-internal-token"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-secret-key-not-for-production"
 DEBUG = False
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING = logging_settings(LOG_FORMAT)
