@@ -10,3 +10,6 @@ class CoreConfig(AppConfig):
             logs,  # noqa: F401 - connects the Celery signals that set the request id
             schema,  # noqa: F401 - registers the OpenAPI authentication extensions
         )
+        from core.throttling import check_rate_settings
+
+        check_rate_settings()

@@ -17,7 +17,14 @@ JOB_RUNS = Counter(
     ["job", "outcome"],
     registry=REGISTRY,
 )
-JOB_DURATION = Histogram("tally_job_duration_seconds", "Job run duration.", ["job"], registry=REGISTRY)
+# Jobs run every minute to every hour: buckets up to half an hour.
+JOB_DURATION = Histogram(
+    "tally_job_duration_seconds",
+    "Job run duration.",
+    ["job"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300, 600, 1800),
+    registry=REGISTRY,
+)
 JOB_LOCK_LOST = Counter(
     "tally_job_lock_lost_total",
     "Job locks lost while held (not extended in time: Redis unreachable or the process paused).",

@@ -64,6 +64,26 @@ def parse_rate(value: str | None) -> Rate | None:
     return Rate(limit, PERIODS[unit])
 
 
+RATE_SETTINGS = (
+    "TALLY_THROTTLE_KEY",
+    "TALLY_THROTTLE_USER",
+    "TALLY_THROTTLE_ANON",
+    "TALLY_THROTTLE_INGEST",
+    "TALLY_THROTTLE_INTERNAL",
+)
+
+
+def check_rate_settings() -> None:
+    """At startup (CoreConfig.ready): a mistyped rate stops the process, not every request."""
+    for name in RATE_SETTINGS:
+        parse_rate(getattr(settings, name))
+
+
+def rate_text(rate: Rate) -> str:
+    unit = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}[rate.seconds]
+    return f"{rate.limit} a {unit}"
+
+
 def client_ip(request) -> str:
     """The caller's address: REMOTE_ADDR, or X-Forwarded-For behind trusted proxies."""
     remote = request.META.get("REMOTE_ADDR", "")
@@ -194,6 +214,9 @@ class TallyThrottle(BaseThrottle):
         if self._wait is None:
             return True
         THROTTLED_REQUESTS.labels(scope=scope).inc()
+        logger.info(
+            "Throttled %s %s: over %s, retry after %.0fs.", scope, bucket, rate_text(rate), self._wait
+        )
         return False
 
     def wait(self) -> float | None:
@@ -211,4 +234,5 @@ def auth_failure_throttled(request) -> int | None:
     if wait is None:
         return None
     THROTTLED_REQUESTS.labels(scope="auth_failure").inc()
+    logger.info("Throttled failed authentication from %s: over %s.", client_ip(request), rate_text(rate))
     return math.ceil(wait)
