@@ -5,9 +5,21 @@ process through prometheus_client's multiprocess collector. docs/operations.md (
 what each alert-worthy metric means and what to do.
 """
 
+import logging
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from celery import signals
+from django.conf import settings
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+logger = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -55,9 +67,27 @@ REDIS_UNAVAILABLE = Counter(
 )
 
 
-def render_latest() -> bytes:
+def exposed_registry() -> CollectorRegistry:
+    """REGISTRY, or every process's metrics when PROMETHEUS_MULTIPROC_DIR is set."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return registry
+    return REGISTRY
+
+
+def render_latest() -> bytes:
+    return generate_latest(exposed_registry())
+
+
+def serve_worker_metrics(*, port: int, addr: str):
+    """An HTTP /metrics of this Celery worker (jobs run there, not in the web processes)."""
+    server, _thread = start_http_server(port, addr=addr, registry=exposed_registry())
+    logger.info("Worker metrics on http://%s:%s/metrics", addr, server.server_port)
+    return server
+
+
+@signals.worker_ready.connect(dispatch_uid="core.metrics.worker_ready")
+def _worker_ready(**kwargs) -> None:
+    if settings.TALLY_WORKER_METRICS_PORT:
+        serve_worker_metrics(port=settings.TALLY_WORKER_METRICS_PORT, addr=settings.TALLY_WORKER_METRICS_ADDR)

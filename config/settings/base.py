@@ -236,6 +236,10 @@ LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOGGING = logging_settings(LOG_FORMAT)
 # Celery workers keep the LOGGING above (and the task id as request id) instead of their own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery workers serve their own /metrics on this port (0: none); jobs count there. Bind to a
+# private address only: it has no authentication.
+TALLY_WORKER_METRICS_PORT = env.int("TALLY_WORKER_METRICS_PORT", default=0)
+TALLY_WORKER_METRICS_ADDR = env("TALLY_WORKER_METRICS_ADDR", default="127.0.0.1")
 
 # How far back the ledger job looks for stopped workspace instances without a final entry.
 TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS = env.int("TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS", default=35)
