@@ -81,7 +81,7 @@ def check_rate_settings() -> None:
 
 def rate_text(rate: Rate) -> str:
     unit = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}[rate.seconds]
-    return f"{rate.limit} a {unit}"
+    return f"{rate.limit} per {unit}"
 
 
 def client_ip(request) -> str:
@@ -215,7 +215,12 @@ class TallyThrottle(BaseThrottle):
             return True
         THROTTLED_REQUESTS.labels(scope=scope).inc()
         logger.info(
-            "Throttled %s %s: over %s, retry after %.0fs.", scope, bucket, rate_text(rate), self._wait
+            "Throttled %s (%s %s): over %s, retry after %.0fs.",
+            scope,
+            kind,
+            identity,
+            rate_text(rate),
+            self._wait,
         )
         return False
 

@@ -56,7 +56,7 @@ def assert_throttled(response) -> int:
     return retry_after
 
 
-def test_each_api_key_has_its_own_bucket(settings, client):
+def test_each_api_key_has_its_own_bucket(settings, client, caplog):
     settings.TALLY_THROTTLE_KEY = THREE_AN_HOUR
     key_a, key_b = APIKeyFactory(name="a"), APIKeyFactory(name="b")
     throttled_before = sample(scrape(client), "tally_throttled_requests_total", scope="key")
@@ -68,6 +68,7 @@ def test_each_api_key_has_its_own_bucket(settings, client):
     assert answers_a == [200, 200, 200]
     assert_throttled(fourth_a)
     assert first_b.status_code == 200
+    assert f"Throttled key (key {key_a.pk}): over 3 per hour" in caplog.text  # who, for the operator
     throttled_after = sample(scrape(client), "tally_throttled_requests_total", scope="key")
     assert throttled_after == throttled_before + 1
 
