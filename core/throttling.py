@@ -159,7 +159,8 @@ def _hit(bucket: str, rate: Rate) -> float | None:
         try:
             count = cache.incr(key)
         except ValueError:  # the window's first request
-            count = 1 if cache.add(key, 1, timeout=rate.seconds + 1) else cache.incr(key)
+            # The key outlives its window a little, in case a server's clock runs behind.
+            count = 1 if cache.add(key, 1, timeout=rate.seconds + 60) else cache.incr(key)
     except CACHE_ERRORS as exc:
         _breaker.trip(exc)
         return None
