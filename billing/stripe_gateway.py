@@ -22,7 +22,15 @@ STRIPE_CALLS = Counter(
 
 STRIPE_WEBHOOKS = Counter(
     "tally_stripe_webhooks_total",
-    "Stripe webhook deliveries handled, by event type and outcome.",
+    "Stripe events through Tally's handlers, by event type and outcome (succeeded, ignored, "
+    "error: the handler raised and Stripe will retry, duplicate: handled before).",
+    ["type", "outcome"],
+    registry=REGISTRY,
+)
+STRIPE_WEBHOOK_DELIVERIES = Counter(
+    "tally_stripe_webhook_deliveries_total",
+    "Deliveries to dj-stripe's webhook endpoint by event type (`unverified` when the signature "
+    "failed) and outcome (processed, invalid: bad signature or stale, error: answered 500).",
     ["type", "outcome"],
     registry=REGISTRY,
 )

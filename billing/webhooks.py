@@ -9,6 +9,8 @@ Stripe object id), and records what it did as a WebhookOutcome.
 import logging
 
 from django.db import transaction
+from django.dispatch import receiver
+from djstripe import signals as djstripe_signals
 from djstripe.event_handlers import djstripe_receiver
 
 from audit.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
@@ -16,7 +18,7 @@ from billing.models import WebhookOutcome
 from billing.services.disputes import dispute_sync
 from billing.services.invoices import invoice_finalize
 from billing.services.stripe_ops import attribution_for_customer, subscriptions_tax_state_update
-from billing.stripe_gateway import STRIPE_WEBHOOKS
+from billing.stripe_gateway import STRIPE_WEBHOOK_DELIVERIES, STRIPE_WEBHOOKS
 from usage.selectors import cost_center_get
 from usage.services import cost_center_set
 
@@ -28,10 +30,15 @@ def _record(event, handler: str, work) -> None:
         event_id=event.id, handler=handler, defaults={"event_type": event.type}
     )
     if outcome.status in (WebhookOutcome.Status.SUCCEEDED, WebhookOutcome.Status.IGNORED):
+        STRIPE_WEBHOOKS.labels(type=event.type, outcome="duplicate").inc()
         return  # this event was handled before
     actor = Actor(kind=KIND_SYSTEM, label=f"stripe:{event.type}", source=SOURCE_WEBHOOK, id=event.id)
-    with acting_as(actor), transaction.atomic():
-        status, detail, attribution_id = work(event)
+    try:
+        with acting_as(actor), transaction.atomic():
+            status, detail, attribution_id = work(event)
+    except Exception:
+        STRIPE_WEBHOOKS.labels(type=event.type, outcome="error").inc()
+        raise
     outcome.status, outcome.detail, outcome.attribution_id = status, detail, attribution_id or ""
     outcome.save()
     STRIPE_WEBHOOKS.labels(type=event.type, outcome=status).inc()
@@ -116,3 +123,34 @@ def on_dispute(sender, event, **kwargs):
 @djstripe_receiver("customer.updated")
 def on_customer_updated(sender, event, **kwargs):
     _record(event, "customer_updated", _customer_updated)
+
+
+# --- Deliveries as dj-stripe sees them (signature, processing), whatever the handlers did ----
+UNVERIFIED = "unverified"  # a type read from an unsigned body is attacker-chosen: never a label
+
+
+def _delivery_type(trigger) -> str:
+    if not trigger.valid:
+        return UNVERIFIED
+    event_type = getattr(getattr(trigger, "event", None), "type", None)
+    if not event_type:
+        body = trigger.json_body
+        event_type = body.get("type") if isinstance(body, dict) else None
+    return str(event_type or UNVERIFIED)[:100]
+
+
+@receiver(djstripe_signals.webhook_post_validate, dispatch_uid="billing.webhooks.post_validate")
+def on_delivery_validated(sender, instance, valid, **kwargs):
+    if not valid:
+        STRIPE_WEBHOOK_DELIVERIES.labels(type=UNVERIFIED, outcome="invalid").inc()
+
+
+@receiver(djstripe_signals.webhook_post_process, dispatch_uid="billing.webhooks.post_process")
+def on_delivery_processed(sender, instance, **kwargs):
+    STRIPE_WEBHOOK_DELIVERIES.labels(type=_delivery_type(instance), outcome="processed").inc()
+
+
+@receiver(djstripe_signals.webhook_processing_error, dispatch_uid="billing.webhooks.processing_error")
+def on_delivery_failed(sender, instance, exception, **kwargs):
+    STRIPE_WEBHOOK_DELIVERIES.labels(type=_delivery_type(instance), outcome="error").inc()
+    logger.warning("Stripe webhook delivery failed (dj-stripe trigger %s): %s", instance.pk, exception)

@@ -13,6 +13,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+from core.throttling import auth_failure_throttled
+
 logger = logging.getLogger(__name__)
 
 
@@ -105,6 +107,16 @@ _DRF_CODES = {
 }
 
 
+def _throttled_body(wait: int | None) -> dict:
+    if wait is None:
+        return error_body("throttled", "Too many requests; slow down and retry later.")
+    return error_body(
+        "throttled",
+        f"Too many requests; retry after {wait} second{'s' if wait != 1 else ''}.",
+        {"retry_after": wait},
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves in the `{"error", "message"}` shape."""
     if isinstance(exc, ApplicationError):
@@ -130,10 +142,16 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
     if isinstance(exc, drf_exceptions.ValidationError):
         body = error_body("invalid", _first_message(exc.detail), exc.detail)
+    elif isinstance(exc, drf_exceptions.Throttled):
+        body = _throttled_body(exc.wait)
     else:
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)
         body = error_body(code or str(exc.default_code), str(exc.detail))
     if isinstance(exc, drf_exceptions.NotAuthenticated | drf_exceptions.AuthenticationFailed):
+        # Throttles run after authentication, so failed attempts are counted here, per IP.
+        wait = auth_failure_throttled(context.get("request"))
+        if wait is not None:
+            return Response(_throttled_body(wait), status=429, headers={"Retry-After": str(wait)})
         # DRF answers 403 when no authenticator offers a challenge; a missing or bad credential
         # is a 401 here, always.
         return Response(body, status=status.HTTP_401_UNAUTHORIZED, headers=headers)

@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from audit.context import acting_as, job_actor
-from core.locks import job_lock
+from core.locks import LockUnavailable, job_lock
 from core.metrics import JOB_DURATION, JOB_RUNS
 from core.models import JobRun
 
@@ -20,10 +20,25 @@ def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str 
     """Run `work` under the job lock named `name`; a second copy is recorded as skipped.
 
     `work` returns a JSON-able result; a result with {"status": "partial"} marks the run
-    partial. An exception marks it error and is re-raised after it is recorded.
+    partial. An exception marks it error and is re-raised after it is recorded; so is
+    LockUnavailable when the lock backend (Redis) cannot be reached.
     """
     run = JobRun.objects.create(job=name, started_at=timezone.now(), triggered_by=triggered_by)
     started = time.monotonic()
+    try:
+        return _run_locked(name, work, run, started)
+    except LockUnavailable as exc:
+        if run.finished_at is not None:
+            raise  # raised by the work itself and recorded as its error
+        run.outcome = JobRun.Outcome.ERROR
+        run.error = exc.message[:2000]
+        run.result = {"status": "error", "error": run.error}
+        _finish(run, started)
+        logger.error("Job %s did not run: %s", name, exc.message)
+        raise
+
+
+def _run_locked(name: str, work: Callable[[], dict[str, Any]], run: JobRun, started: float) -> JobRun:
     with job_lock(name) as lock:
         if not lock.acquired:
             run.outcome = JobRun.Outcome.SKIPPED

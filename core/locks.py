@@ -21,7 +21,18 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from core.errors import ServiceUnavailable
+from core.metrics import JOB_LOCK_LOST, REDIS_UNAVAILABLE
+
 logger = logging.getLogger(__name__)
+BACKEND_ERRORS = (redis.RedisError, OSError)
+
+
+class LockUnavailable(ServiceUnavailable):
+    """The lock backend (Redis) cannot be reached: the job cannot know whether it may run."""
+
+    default_code = "lock_unavailable"
+
 
 _EXTEND_SCRIPT = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -107,16 +118,29 @@ class JobLock:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        self.acquired = self.backend.acquire(self.name, self.token, self.ttl)
+        try:
+            self.acquired = self.backend.acquire(self.name, self.token, self.ttl)
+        except BACKEND_ERRORS as exc:
+            REDIS_UNAVAILABLE.labels(component="job_lock").inc()
+            raise LockUnavailable(
+                f"The job lock {self.name} cannot be taken: {type(exc).__name__}: {exc}"
+            ) from exc
         if self.acquired and self.auto_extend:
             self._thread = threading.Thread(target=self._keep_alive, name=f"lock:{self.name}", daemon=True)
             self._thread.start()
         return self.acquired
 
     def extend(self) -> bool:
-        ok = self.backend.extend(self.name, self.token, self.ttl)
+        try:
+            ok = self.backend.extend(self.name, self.token, self.ttl)
+        except BACKEND_ERRORS as exc:
+            # Not lost yet: the key may still be ours; the next extension tries again.
+            REDIS_UNAVAILABLE.labels(component="job_lock").inc()
+            logger.warning("Job lock %s could not be extended: %s: %s", self.name, type(exc).__name__, exc)
+            return True
         if not ok:
             self.lost = True
+            JOB_LOCK_LOST.labels(job=self.name).inc()
             logger.error("Job lock %s was lost (expired and taken or removed).", self.name)
         return ok
 
@@ -125,8 +149,14 @@ class JobLock:
         if self._thread is not None:
             self._thread.join(timeout=self.ttl)
         if self.acquired:
-            self.backend.release(self.name, self.token)
             self.acquired = False
+            try:
+                self.backend.release(self.name, self.token)
+            except BACKEND_ERRORS as exc:  # the key expires by itself within one TTL
+                REDIS_UNAVAILABLE.labels(component="job_lock").inc()
+                logger.warning(
+                    "Job lock %s could not be released: %s: %s", self.name, type(exc).__name__, exc
+                )
 
     def _keep_alive(self) -> None:
         interval = self.ttl / 3

@@ -1,9 +1,13 @@
-"""No HTML error page is ever returned to an API client."""
+"""Every request gets an id (logs, X-Request-ID); no HTML error page reaches an API client."""
 
 import logging
+import re
+import uuid
 from http import HTTPStatus
 
+from core.context import request_id_var
 from core.errors import json_error
+from core.metrics import API_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ class ApiErrorMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if is_api_path(request.path) and response.status_code >= 400:
+            API_ERRORS.labels(status=str(response.status_code)).inc()
         if (
             is_api_path(request.path)
             and response.status_code >= 400
@@ -64,3 +70,41 @@ class ApiErrorMiddleware:
             return None
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return json_error(500, "server_error", "Something went wrong on our side; it has been logged.")
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# What a load balancer or client may hand us: short, and safe to print in a log line.
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+class RequestIdMiddleware:
+    """First in MIDDLEWARE: the request's id, taken from a sane X-Request-ID or made up.
+
+    It is `request.request_id`, `core.context.request_id_var` (every log line and record reads
+    it) until the response is closed (so Django's own "Not Found: …" lines and streamed
+    responses still carry it), and the response's X-Request-ID header.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            request_id_var.reset(token)
+            raise
+        response[REQUEST_ID_HEADER] = request_id
+        response._resource_closers.append(lambda: _forget_request_id(token))
+        return response
+
+
+def _forget_request_id(token) -> None:
+    try:
+        request_id_var.reset(token)
+    except ValueError:  # closed in another context (ASGI runs close() in a thread)
+        request_id_var.set(None)

@@ -132,3 +132,32 @@ def test_events_the_server_rejects_are_counted_and_not_retried(live_server, sett
     assert list(MeterEvent.objects.filter(attribution_id=who).values_list("key", flat=True)) == ["ok:samples"]
     assert counter(client, "tally_client_events_total", status="success") == 1
     assert counter(client, "tally_client_events_total", status="rejected") == 2
+
+
+def test_a_throttled_client_waits_for_retry_after_and_loses_nothing(live_server, settings, reference_data):
+    from core.tests.factories import APIKeyFactory
+
+    who = f"team:{uuid.uuid4()}"
+    key = APIKeyFactory(attribution_id=who, name="throttled sender")
+    settings.TALLY_THROTTLE_INGEST = "3/s"
+    batches, per_batch = 8, 10
+    client = Client(
+        base_url=live_server.url,
+        token=key.raw_key,
+        batch_size=per_batch,
+        flush_interval=0.01,
+        retry_delay=0.05,
+    )
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    for n in range(batches * per_batch):
+        client.add_amounts(unique_key=f"t{n}", attribution_id=who, timestamp=at, amounts={"samples": 1})
+
+    undelivered = client.close(timeout=30)
+
+    assert undelivered == 0
+    assert MeterEvent.objects.filter(attribution_id=who).count() == batches * per_batch
+    throttled = client.registry.get_sample_value(
+        "tally_client_request_duration_seconds_count", {"outcome": "throttled"}
+    )
+    assert throttled >= 1  # 8 batches at 3 a second: some were told to wait, and did
+    assert counter(client, "tally_client_events_total", status="success") == batches * per_batch

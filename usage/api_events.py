@@ -50,6 +50,8 @@ class IngestOutputSerializer(serializers.Serializer):
 class EventIngestApi(APIView):
     """POST /api/v1/events: one event or an array of up to 1,000."""
 
+    throttle_scope = "ingest"  # its own, higher rate per key (core/throttling.py)
+
     @extend_schema(
         request=EventInputSerializer(many=True),
         responses=IngestOutputSerializer,

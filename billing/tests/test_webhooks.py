@@ -8,6 +8,7 @@ import pytest
 
 from billing.models import DisputeBlock, WebhookOutcome
 from billing.services.stripe_ops import customer_create
+from core.tests.prometheus import sample, scrape
 from tests.stripe_fake import event_payload, sign_webhook
 from usage.models import CostCenter, UsageEntry
 from usage.selectors import usage_balance
@@ -187,3 +188,50 @@ def test_a_dispute_denies_the_entitlement_for_that_team_only(
     assert (access(team), access(other_team)) == (True, True)
     deliver(event_payload("charge.dispute.created", stripe_fake.add_dispute(customer=customer.id)))
     assert (access(team), access(other_team)) == (False, True)
+
+
+def _moved(before, after, name, **labels):
+    return sample(after, name, **labels) - sample(before, name, **labels)
+
+
+def test_deliveries_and_handler_outcomes_are_counted(client, deliver, stripe_fake, customer, team):
+    invoice = stripe_fake.add_invoice(customer=customer.id, quantities=[3], finalized_at=int(time.time()))
+    event = event_payload("invoice.finalized", invoice)
+    before = scrape(client)
+
+    assert deliver(event).status_code == 200
+    assert deliver(event).status_code == 200  # Stripe redelivers
+    assert deliver(event, secret="whsec_forged").status_code == 400
+
+    after = scrape(client)
+    deliveries, handled = "tally_stripe_webhook_deliveries_total", "tally_stripe_webhooks_total"
+    assert _moved(before, after, deliveries, type="invoice.finalized", outcome="processed") == 2
+    assert _moved(before, after, deliveries, type="unverified", outcome="invalid") == 1
+    # dj-stripe hands a redelivered event id to no handler again: one handled, two delivered.
+    assert _moved(before, after, handled, type="invoice.finalized", outcome="succeeded") == 1
+    assert _moved(before, after, "tally_stripe_calls_total", resource="invoice.retrieve", status="ok") >= 1
+
+
+def test_a_failing_handler_is_counted_as_an_error_with_its_stripe_call(
+    client, deliver, stripe_fake, customer
+):
+    vanished = {
+        **stripe_fake.add_invoice(customer=customer.id, quantities=[3], finalized_at=int(time.time())),
+        "id": "in_vanished",
+    }
+    before = scrape(client)
+
+    response = deliver(event_payload("invoice.finalized", vanished))
+
+    after = scrape(client)
+    assert response.status_code == 500  # Stripe will retry
+    assert (
+        _moved(
+            before, after, "tally_stripe_webhook_deliveries_total", type="invoice.finalized", outcome="error"
+        )
+        == 1
+    )
+    assert (
+        _moved(before, after, "tally_stripe_webhooks_total", type="invoice.finalized", outcome="error") == 1
+    )
+    assert _moved(before, after, "tally_stripe_calls_total", resource="invoice.retrieve", status="error") == 1

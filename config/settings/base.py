@@ -7,6 +7,9 @@ transport and database job locks, so `make demo` needs nothing but Python.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -39,6 +42,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.ApiErrorMiddleware",
@@ -117,7 +121,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.schema.TallyAutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.TallyThrottle"],
 }
+# Requests per period ("1200/min"; s, min, hour, day) in the cache (Redis), fixed windows; see
+# core/throttling.py and docs/api.md. An empty rate means no limit for that caller.
+TALLY_THROTTLE_ENABLED = env.bool("TALLY_THROTTLE_ENABLED", default=True)
+TALLY_THROTTLE_KEY = env("TALLY_THROTTLE_KEY", default="1200/min")  # per team API key
+TALLY_THROTTLE_USER = env("TALLY_THROTTLE_USER", default="600/min")  # per signed-in user
+TALLY_THROTTLE_ANON = env("TALLY_THROTTLE_ANON", default="60/min")  # per IP: no or failed credentials
+TALLY_THROTTLE_INGEST = env("TALLY_THROTTLE_INGEST", default="3000/min")  # POST /api/v1/events per key
+TALLY_THROTTLE_INTERNAL = env("TALLY_THROTTLE_INTERNAL", default="")  # internal token: exempt
+# How many reverse proxies in front of Tally append to X-Forwarded-For; 0: REMOTE_ADDR is the client.
+TALLY_THROTTLE_TRUSTED_PROXIES = env.int("TALLY_THROTTLE_TRUSTED_PROXIES", default=0)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tally API",
     "DESCRIPTION": (
@@ -159,8 +174,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # --- Cache ---------------------------------------------------------------------------------
+# Short socket timeouts: with Redis down a cache call fails in well under a second (throttling
+# then fails open) instead of holding the request.
+CACHE_REDIS_OPTIONS = {
+    "socket_connect_timeout": env.float("TALLY_CACHE_CONNECT_TIMEOUT_SECONDS", default=0.5),
+    "socket_timeout": env.float("TALLY_CACHE_TIMEOUT_SECONDS", default=1.0),
+    "retry": Retry(NoBackoff(), 1),
+}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": CACHE_REDIS_OPTIONS,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -185,14 +213,38 @@ TALLY_DEFAULT_SPENDING_LIMIT = env("TALLY_DEFAULT_SPENDING_LIMIT", default="500"
 # Threads (each with a database connection) the cycle-close job uses side by side.
 TALLY_CYCLE_CLOSE_WORKERS = env.int("TALLY_CYCLE_CLOSE_WORKERS", default=4)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+
+def logging_settings(log_format: str) -> dict:
+    """LOGGING: one console handler, `json` (one object per line) or `plain`, each line with
+    the request id (core/logs.py)."""
+    if log_format not in ("json", "plain"):
+        raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {log_format!r}.")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
+        "formatters": {
+            "json": {"()": "core.logs.JsonFormatter"},
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["request_id"]}
+        },
+        "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+        "loggers": {"django.db.backends": {"level": "WARNING"}},
+    }
+
+
+# json in production; local, demo and test settings default to plain.
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+LOGGING = logging_settings(LOG_FORMAT)
+# Celery workers keep the LOGGING above (and the task id as request id) instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery workers serve their own /metrics on this port (0: none); jobs count there. Bind to a
+# private address only: it has no authentication.
+TALLY_WORKER_METRICS_PORT = env.int("TALLY_WORKER_METRICS_PORT", default=0)
+TALLY_WORKER_METRICS_ADDR = env("TALLY_WORKER_METRICS_ADDR", default="127.0.0.1")
+
 # How far back the ledger job looks for stopped workspace instances without a final entry.
 TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS = env.int("TALLY_RECONCILE_STOPPED_LOOKBACK_DAYS", default=35)
 

@@ -1,7 +1,7 @@
 """Tests: real PostgreSQL and Redis (scripts/run_tests.py finds or starts them)."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import CACHE_REDIS_OPTIONS, env, logging_settings
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/tally"),
@@ -15,8 +15,12 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("TALLY_CACHE_PREFIX", default="tally-test"),
+        "OPTIONS": CACHE_REDIS_OPTIONS,
     }
 }
+# High enough that no test or fuzzing run trips them; throttle tests lower them.
+TALLY_THROTTLE_KEY = TALLY_THROTTLE_USER = TALLY_THROTTLE_ANON = "1000000/min"
+TALLY_THROTTLE_INGEST = "1000000/min"
 CELERY_BROKER_URL = "memory://"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -24,3 +28,5 @@ INTERNAL_SERVICE_TOKEN = "test-internal-token"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 SECRET_KEY = "test-secret-key-not-for-production"
 DEBUG = False
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+LOGGING = logging_settings(LOG_FORMAT)

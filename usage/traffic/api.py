@@ -64,6 +64,7 @@ RUN_EXAMPLE = {
 class PingApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # probes from load balancers are never throttled
 
     @extend_schema(
         summary="Runtime image identity (from IMAGE); fields that cannot be read stay empty",
@@ -87,6 +88,7 @@ class PingApi(APIView):
 class HealthzApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # probes from load balancers are never throttled
 
     @extend_schema(
         summary="Health of collect-and-rate: 503 when the last run is an error",

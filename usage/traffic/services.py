@@ -56,8 +56,11 @@ TRAFFIC_MINUTES = Counter(
     ["result"],
     registry=REGISTRY,
 )
-TRAFFIC_SOURCE_FAILURES = Counter(
-    "tally_traffic_source_failures_total", "Exporter source pulls that failed.", ["source"], registry=REGISTRY
+EXPORTER_PULLS = Counter(
+    "tally_exporter_pulls_total",
+    "Exporter source pulls (one source's window in one run) by source and outcome (ok, failed).",
+    ["source", "outcome"],
+    registry=REGISTRY,
 )
 
 
@@ -126,7 +129,7 @@ def source_status(state: TrafficSourceState) -> dict:
 def _record_failure(state: TrafficSourceState, message: str) -> None:
     state.last_error = message[:MAX_ERROR_CHARS]
     state.save(update_fields=["last_error", "updated_at"])
-    TRAFFIC_SOURCE_FAILURES.labels(source=state.source_id).inc()
+    EXPORTER_PULLS.labels(source=state.source_id, outcome="failed").inc()
     logger.warning("Traffic source %s failed: %s", state.source_id, message)
 
 
@@ -215,6 +218,7 @@ def collect_source(
         message = f"source {source.source_id}: {type(exc).__name__}: {exc}"
         _record_failure(state, message)
         return state, message
+    EXPORTER_PULLS.labels(source=source.source_id, outcome="ok").inc()
     return state, None
 
 
