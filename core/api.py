@@ -31,7 +31,7 @@ class JobRunSerializer(serializers.Serializer):
 
 def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
     """Run a job for an API caller: 200 with its result, 409 when another copy holds the lock,
-    503 when it failed (the run and its error are recorded either way)."""
+    503 when it failed or the lock store is unreachable (the run is recorded either way)."""
     try:
         run = run_job(name, work, triggered_by=f"api:{caller_name(request)}")
     except Exception as exc:
@@ -39,6 +39,13 @@ def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
             error_body("job_failed", f"{name} failed: {exc}"), status=status.HTTP_503_SERVICE_UNAVAILABLE
         )
     body = JobRunSerializer(run).data
+    if run.outcome == "skipped" and run.result.get("lock_unavailable"):
+        return Response(
+            error_body(
+                "lock_unavailable", f"{name} did not run: {run.result['reason']}; try again later.", body
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     if run.outcome == "skipped":
         return Response(
             error_body("job_running", f"{name} is already running; try again when it has finished.", body),

@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str = "schedule") -> JobRun:
-    """Run `work` under the job lock named `name`; a second copy is recorded as skipped.
+    """Run `work` under the job lock named `name`; a second copy is recorded as skipped, and
+    so is a run that cannot reach the lock store (the reason says which).
 
     `work` returns a JSON-able result; a result with {"status": "partial"} marks the run
     partial. An exception marks it error and is re-raised after it is recorded.
@@ -25,8 +26,11 @@ def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str 
     started = time.monotonic()
     with job_lock(name) as lock:
         if not lock.acquired:
+            # Held elsewhere, or the lock store is unreachable: never run unlocked.
             run.outcome = JobRun.Outcome.SKIPPED
-            run.result = {"status": "skipped", "reason": "another run holds the job lock"}
+            run.result = {"status": "skipped", "reason": lock.skip_reason}
+            if lock.unavailable:
+                run.result["lock_unavailable"] = True
             _finish(run, started)
             return run
         try:

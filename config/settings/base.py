@@ -133,6 +133,16 @@ SPECTACULAR_SETTINGS = {
 # The staff's machine credential (Bearer). Empty means: no internal token accepted.
 INTERNAL_SERVICE_TOKEN = env("INTERNAL_SERVICE_TOKEN", default="")
 
+# --- Redis clients (locks, cache) -----------------------------------------------------------
+# Seconds. A Redis that is down or silent fails a command within these, never hangs a request
+# or a job: locks skip the job, and nothing a request needs is kept only in Redis.
+TALLY_REDIS_CONNECT_TIMEOUT = env.float("TALLY_REDIS_CONNECT_TIMEOUT", default=1.0)
+TALLY_REDIS_SOCKET_TIMEOUT = env.float("TALLY_REDIS_SOCKET_TIMEOUT", default=2.0)
+REDIS_CACHE_OPTIONS = {
+    "socket_connect_timeout": TALLY_REDIS_CONNECT_TIMEOUT,
+    "socket_timeout": TALLY_REDIS_SOCKET_TIMEOUT,
+}
+
 # --- Job locks -----------------------------------------------------------------------------
 # "redis" when REDIS_URL is set, otherwise locks live in the database (embedded default).
 TALLY_LOCK_BACKEND = env("TALLY_LOCK_BACKEND", default="redis" if REDIS_URL else "database")
@@ -158,7 +168,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
 # --- Cache ---------------------------------------------------------------------------------
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_CACHE_OPTIONS,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -1,11 +1,14 @@
 """Tests: real PostgreSQL and Redis (scripts/run_tests.py finds or starts them)."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import REDIS_CACHE_OPTIONS, env
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/tally"),
 }
+# As in production (base.py), so tests/faults exercise kept connections that PostgreSQL dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 TALLY_LOCK_BACKEND = "redis"
 # Each run gets its own key space so parallel runs on one Redis never meet.
@@ -15,6 +18,7 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env("TALLY_CACHE_PREFIX", default="tally-test"),
+        "OPTIONS": REDIS_CACHE_OPTIONS,
     }
 }
 CELERY_BROKER_URL = "memory://"
