@@ -156,6 +156,7 @@ class BackendKiller:
         self.database = database_name()
         self.admin = admin_connection()
         self.spare: set[int] = {own_backend_pid()}
+        self.gone: set[int] = set()  # terminated: may linger in pg_stat_activity a moment
         self.terminated = 0
 
     def others(self, *, waiting_on_lock: bool = False) -> list[int]:
@@ -165,7 +166,7 @@ class BackendKiller:
         )
         if waiting_on_lock:
             sql += " AND wait_event_type = 'Lock'"
-        rows = self.admin.execute(sql, [self.database, list(self.spare)]).fetchall()
+        rows = self.admin.execute(sql, [self.database, list(self.spare | self.gone)]).fetchall()
         return [pid for (pid,) in rows]
 
     def terminate(self, pids: list[int]) -> int:
@@ -176,6 +177,7 @@ class BackendKiller:
             " WHERE datname = %s AND pid = ANY(%s)",
             [self.database, pids],
         ).fetchone()
+        self.gone.update(pids)
         self.terminated += rows[0]
         return rows[0]
 
