@@ -121,7 +121,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
     if isinstance(exc, DATABASE_ERRORS):
-        logger.warning("Database unavailable during %s: %s", context.get("view"), exc)
+        request = context.get("request")
+        where = f"{request.method} {request.path}" if request is not None else "an API call"
+        logger.warning("Database unavailable on %s: %s", where, exc)
         return Response(
             error_body(*DATABASE_UNAVAILABLE),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,

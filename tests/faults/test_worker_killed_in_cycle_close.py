@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_t
                 and closed(ids) == KILLED_AT
                 and backend_killer.others(waiting_on_lock=True)
             ),
-            timeout=60,
+            timeout=30,
             interval=0.05,
             what=f"the worker to close {KILLED_AT} cost centers and wait in the next",
         )
