@@ -29,6 +29,22 @@ class JobRunSerializer(serializers.Serializer):
     result = serializers.JSONField()
 
 
+def job_skipped_response(name: str, run, details=None) -> Response:
+    """A run that did not start: 503 when the job lock store is unreachable (retry later),
+    409 when another copy holds the lock (retry when it has finished)."""
+    if run.result.get("lock_unavailable"):
+        return Response(
+            error_body(
+                "lock_unavailable", f"{name} did not run: {run.result['reason']}; try again later.", details
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    return Response(
+        error_body("job_running", f"{name} is already running; try again when it has finished.", details),
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
 def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
     """Run a job for an API caller: 200 with its result, 409 when another copy holds the lock,
     503 when it failed or the lock store is unreachable (the run is recorded either way)."""
@@ -39,18 +55,8 @@ def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
             error_body("job_failed", f"{name} failed: {exc}"), status=status.HTTP_503_SERVICE_UNAVAILABLE
         )
     body = JobRunSerializer(run).data
-    if run.outcome == "skipped" and run.result.get("lock_unavailable"):
-        return Response(
-            error_body(
-                "lock_unavailable", f"{name} did not run: {run.result['reason']}; try again later.", body
-            ),
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
     if run.outcome == "skipped":
-        return Response(
-            error_body("job_running", f"{name} is already running; try again when it has finished.", body),
-            status=status.HTTP_409_CONFLICT,
-        )
+        return job_skipped_response(name, run, body)
     return Response(body)
 
 

@@ -173,6 +173,7 @@ def test_ingestion_pages_and_the_balance_api_work_while_redis_is_down(
     by_internal = requests.post(f"{base}/api/v1/events", json=events[:2], headers=internal, timeout=10)
     by_team_key = requests.post(f"{base}/api/v1/events", json=events[2:], headers=team_auth, timeout=10)
     job_now = requests.post(f"{base}/api/v1/jobs/reset-usage", headers=internal, timeout=10)
+    traffic_job_now = requests.post(f"{base}/v1/jobs/collect-and-rate", headers=internal, timeout=10)
     took = time.monotonic() - started
 
     assert (by_internal.status_code, by_internal.json()["accepted"]) == (200, 2)
@@ -187,4 +188,7 @@ def test_ingestion_pages_and_the_balance_api_work_while_redis_is_down(
     assert job_now.json()["error"] == "lock_unavailable"
     assert job_now.json()["message"].startswith("billing.reset_usage did not run: the job lock store")
     assert JobRun.objects.filter(job=JOB, outcome=JobRun.Outcome.SKIPPED).count() == 1
+    assert traffic_job_now.status_code == 503
+    assert traffic_job_now.json()["error"] == "lock_unavailable"
+    assert JobRun.objects.get(job="usage.collect_and_rate").outcome == JobRun.Outcome.SKIPPED
     assert took < 15  # nothing waited on Redis
