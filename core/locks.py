@@ -66,19 +66,19 @@ class RedisLockBackend:
         try:
             return bool(self.client.set(self.prefix + name, token, nx=True, px=int(ttl * 1000)))
         except redis.RedisError as exc:
-            raise LockStoreUnavailable(f"Redis is unreachable ({exc})") from exc
+            raise LockStoreUnavailable(f"Redis did not answer ({exc})") from exc
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
         try:
             return bool(self.client.eval(_EXTEND_SCRIPT, 1, self.prefix + name, token, int(ttl * 1000)))
         except redis.RedisError as exc:
-            raise LockStoreUnavailable(f"Redis is unreachable ({exc})") from exc
+            raise LockStoreUnavailable(f"Redis did not answer ({exc})") from exc
 
     def release(self, name: str, token: str) -> None:
         try:
             self.client.eval(_RELEASE_SCRIPT, 1, self.prefix + name, token)
         except redis.RedisError as exc:
-            raise LockStoreUnavailable(f"Redis is unreachable ({exc})") from exc
+            raise LockStoreUnavailable(f"Redis did not answer ({exc})") from exc
 
 
 class DatabaseLockBackend:

@@ -7,6 +7,7 @@ run's test database), releases the lock, and looks at what the client got and wh
 """
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -85,7 +86,13 @@ def test_a_batch_cut_off_mid_transaction_gets_503_stores_nothing_and_its_retry_s
     assert blocker.hold() == 1
     answers = []
     batch = events(who, range(10, 60), at)
-    sender = threading.Thread(target=lambda: answers.append(session.post(url, json=batch, timeout=30)))
+    answered_at = []
+
+    def send_batch():
+        answers.append(session.post(url, json=batch, timeout=30))
+        answered_at.append(time.monotonic())
+
+    sender = threading.Thread(target=send_batch)
     sender.start()
     waiting = wait_until(
         lambda: backend_killer.others(waiting_on_lock=True),
@@ -93,10 +100,12 @@ def test_a_batch_cut_off_mid_transaction_gets_503_stores_nothing_and_its_retry_s
         what="the batch to wait on the rollup",
     )
     assert backend_killer.terminate(waiting) == 1
-    blocker.release()
+    terminated_at = time.monotonic()
     sender.join(timeout=30)
+    blocker.release()
 
     (cut_off,) = answers
+    assert answered_at[0] - terminated_at < 5  # answered at once, without waiting for the lock
     assert cut_off.status_code == 503
     assert cut_off.headers["Retry-After"] == "1"
     assert cut_off.json() == {
