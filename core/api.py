@@ -29,9 +29,25 @@ class JobRunSerializer(serializers.Serializer):
     result = serializers.JSONField()
 
 
+def job_skipped_response(name: str, run, details=None) -> Response:
+    """A run that did not start: 503 when the job lock store is unreachable (retry later),
+    409 when another copy holds the lock (retry when it has finished)."""
+    if run.result.get("lock_unavailable"):
+        return Response(
+            error_body(
+                "lock_unavailable", f"{name} did not run: {run.result['reason']}; try again later.", details
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    return Response(
+        error_body("job_running", f"{name} is already running; try again when it has finished.", details),
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
 def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
     """Run a job for an API caller: 200 with its result, 409 when another copy holds the lock,
-    503 when it failed (the run and its error are recorded either way)."""
+    503 when it failed or the lock store is unreachable (the run is recorded either way)."""
     try:
         run = run_job(name, work, triggered_by=f"api:{caller_name(request)}")
     except Exception as exc:
@@ -40,10 +56,7 @@ def run_job_now(request, name: str, work: Callable[[], dict]) -> Response:
         )
     body = JobRunSerializer(run).data
     if run.outcome == "skipped":
-        return Response(
-            error_body("job_running", f"{name} is already running; try again when it has finished.", body),
-            status=status.HTTP_409_CONFLICT,
-        )
+        return job_skipped_response(name, run, body)
     return Response(body)
 
 

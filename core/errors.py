@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -70,6 +71,16 @@ class ServiceUnavailable(ApplicationError):
     default_code = "unavailable"
 
 
+# A dropped or unreachable database (PostgreSQL restarted, the connection terminated, a
+# failover): the request may be retried as it is, so 503 rather than a 500 that looks like a bug.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE = (
+    "unavailable",
+    "The database connection failed while handling this request; retry it in a moment.",
+)
+DATABASE_RETRY_AFTER = "1"
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict:
     body = {"error": code, "message": message}
     if details not in (None, {}, []):
@@ -121,6 +132,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves in the `{"error", "message"}` shape."""
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, DATABASE_ERRORS):
+        request = context.get("request")
+        where = f"{request.method} {request.path}" if request is not None else "an API call"
+        logger.warning("Database unavailable on %s: %s", where, exc)
+        return Response(
+            error_body(*DATABASE_UNAVAILABLE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": DATABASE_RETRY_AFTER},
+        )
     if isinstance(exc, DjangoValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response(

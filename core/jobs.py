@@ -9,7 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from audit.context import acting_as, job_actor
-from core.locks import LockUnavailable, job_lock
+from core.locks import job_lock
 from core.metrics import JOB_DURATION, JOB_RUNS
 from core.models import JobRun
 
@@ -17,32 +17,24 @@ logger = logging.getLogger(__name__)
 
 
 def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str = "schedule") -> JobRun:
-    """Run `work` under the job lock named `name`; a second copy is recorded as skipped.
+    """Run `work` under the job lock named `name`; a second copy is recorded as skipped, and
+    so is a run that cannot reach the lock store (the reason says which).
 
     `work` returns a JSON-able result; a result with {"status": "partial"} marks the run
-    partial. An exception marks it error and is re-raised after it is recorded; so is
-    LockUnavailable when the lock backend (Redis) cannot be reached.
+    partial. An exception marks it error and is re-raised after it is recorded.
     """
     run = JobRun.objects.create(job=name, started_at=timezone.now(), triggered_by=triggered_by)
-    started = time.monotonic()
-    try:
-        return _run_locked(name, work, run, started)
-    except LockUnavailable as exc:
-        if run.finished_at is not None:
-            raise  # raised by the work itself and recorded as its error
-        run.outcome = JobRun.Outcome.ERROR
-        run.error = exc.message[:2000]
-        run.result = {"status": "error", "error": run.error}
-        _finish(run, started)
-        logger.error("Job %s did not run: %s", name, exc.message)
-        raise
+    return _run_locked(name, work, run, time.monotonic())
 
 
 def _run_locked(name: str, work: Callable[[], dict[str, Any]], run: JobRun, started: float) -> JobRun:
     with job_lock(name) as lock:
         if not lock.acquired:
+            # Held elsewhere, or the lock store is unreachable: never run unlocked.
             run.outcome = JobRun.Outcome.SKIPPED
-            run.result = {"status": "skipped", "reason": "another run holds the job lock"}
+            run.result = {"status": "skipped", "reason": lock.skip_reason}
+            if lock.unavailable:
+                run.result["lock_unavailable"] = True
             _finish(run, started)
             return run
         try:

@@ -5,8 +5,11 @@ database row (the embedded default). Both give the same guarantees to one caller
 
     with job_lock("usage.rate") as lock:
         if not lock.acquired:
-            return "skipped: another run holds the lock"
+            return f"skipped: {lock.skip_reason}"
         ...
+
+When the lock store cannot be reached the job skips (it never runs unlocked) and says why;
+a holder that loses Redis mid-run finishes its work, and the key expires by itself.
 """
 
 import logging
@@ -21,17 +24,10 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from core.errors import ServiceUnavailable
 from core.metrics import JOB_LOCK_LOST, REDIS_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 BACKEND_ERRORS = (redis.RedisError, OSError)
-
-
-class LockUnavailable(ServiceUnavailable):
-    """The lock backend (Redis) cannot be reached: the job cannot know whether it may run."""
-
-    default_code = "lock_unavailable"
 
 
 _EXTEND_SCRIPT = """
@@ -48,9 +44,21 @@ return 0
 """
 
 
+HELD_ELSEWHERE = "another run holds the job lock"
+
+
 @lru_cache(maxsize=4)
 def redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    # Short timeouts: an unreachable Redis makes a job skip within seconds, never hang it.
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=settings.TALLY_REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=settings.TALLY_REDIS_CONNECT_TIMEOUT,
+    )
+
+
+class LockStoreUnavailable(Exception):
+    """The lock store (Redis) did not answer; nobody can know who holds the lock."""
 
 
 class RedisLockBackend:
@@ -59,13 +67,22 @@ class RedisLockBackend:
         self.prefix = prefix
 
     def acquire(self, name: str, token: str, ttl: float) -> bool:
-        return bool(self.client.set(self.prefix + name, token, nx=True, px=int(ttl * 1000)))
+        try:
+            return bool(self.client.set(self.prefix + name, token, nx=True, px=int(ttl * 1000)))
+        except redis.RedisError as exc:
+            raise LockStoreUnavailable(f"Redis did not answer ({exc})") from exc
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
-        return bool(self.client.eval(_EXTEND_SCRIPT, 1, self.prefix + name, token, int(ttl * 1000)))
+        try:
+            return bool(self.client.eval(_EXTEND_SCRIPT, 1, self.prefix + name, token, int(ttl * 1000)))
+        except redis.RedisError as exc:
+            raise LockStoreUnavailable(f"Redis did not answer ({exc})") from exc
 
     def release(self, name: str, token: str) -> None:
-        self.client.eval(_RELEASE_SCRIPT, 1, self.prefix + name, token)
+        try:
+            self.client.eval(_RELEASE_SCRIPT, 1, self.prefix + name, token)
+        except redis.RedisError as exc:
+            raise LockStoreUnavailable(f"Redis did not answer ({exc})") from exc
 
 
 class DatabaseLockBackend:
@@ -104,7 +121,8 @@ def get_backend():
 
 
 class JobLock:
-    """One attempt at one named lock. `acquired` says whether this holder won."""
+    """One attempt at one named lock. `acquired` says whether this holder won; when it did
+    not, `skip_reason` says why and `unavailable` whether the lock store was unreachable."""
 
     def __init__(self, name: str, *, ttl: float | None = None, auto_extend: bool = True, backend=None):
         self.name = name
@@ -114,17 +132,22 @@ class JobLock:
         self.auto_extend = auto_extend
         self.acquired = False
         self.lost = False
+        self.unavailable = False
+        self.skip_reason = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> bool:
         try:
             self.acquired = self.backend.acquire(self.name, self.token, self.ttl)
-        except BACKEND_ERRORS as exc:
+        except LockStoreUnavailable as exc:
             REDIS_UNAVAILABLE.labels(component="job_lock").inc()
-            raise LockUnavailable(
-                f"The job lock {self.name} cannot be taken: {type(exc).__name__}: {exc}"
-            ) from exc
+            self.acquired, self.unavailable = False, True
+            self.skip_reason = f"the job lock store is unreachable: {exc}"
+            logger.warning("Job lock %s not taken: %s", self.name, self.skip_reason)
+            return False
+        if not self.acquired:
+            self.skip_reason = HELD_ELSEWHERE
         if self.acquired and self.auto_extend:
             self._thread = threading.Thread(target=self._keep_alive, name=f"lock:{self.name}", daemon=True)
             self._thread.start()
@@ -133,10 +156,11 @@ class JobLock:
     def extend(self) -> bool:
         try:
             ok = self.backend.extend(self.name, self.token, self.ttl)
-        except BACKEND_ERRORS as exc:
-            # Not lost yet: the key may still be ours; the next extension tries again.
+        except LockStoreUnavailable as exc:
+            # Not lost yet: Redis may come back with the key. If it does not, the key expires
+            # and a later extend answers 0 (lost).
             REDIS_UNAVAILABLE.labels(component="job_lock").inc()
-            logger.warning("Job lock %s could not be extended: %s: %s", self.name, type(exc).__name__, exc)
+            logger.warning("Job lock %s could not be extended: %s", self.name, exc)
             return True
         if not ok:
             self.lost = True
@@ -152,10 +176,10 @@ class JobLock:
             self.acquired = False
             try:
                 self.backend.release(self.name, self.token)
-            except BACKEND_ERRORS as exc:  # the key expires by itself within one TTL
+            except (LockStoreUnavailable, *BACKEND_ERRORS) as exc:  # the key expires by itself
                 REDIS_UNAVAILABLE.labels(component="job_lock").inc()
                 logger.warning(
-                    "Job lock %s could not be released: %s: %s", self.name, type(exc).__name__, exc
+                    "Job lock %s not released (%s); it expires within %.0f s.", self.name, exc, self.ttl
                 )
 
     def _keep_alive(self) -> None:
@@ -176,7 +200,7 @@ def job_lock(name: str, *, ttl: float | None = None, auto_extend: bool = True):
     lock = JobLock(name, ttl=ttl, auto_extend=auto_extend)
     lock.acquire()
     if not lock.acquired:
-        logger.info("Job %s skipped: another run holds its lock.", name)
+        logger.info("Job %s skipped: %s.", name, lock.skip_reason)
     try:
         yield lock
     finally:

@@ -6,7 +6,7 @@ import uuid
 from http import HTTPStatus
 
 from core.context import request_id_var
-from core.errors import json_error
+from core.errors import DATABASE_ERRORS, DATABASE_RETRY_AFTER, DATABASE_UNAVAILABLE, json_error
 from core.metrics import API_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if not is_api_path(request.path):
             return None
+        if isinstance(exception, DATABASE_ERRORS):
+            logger.warning("Database unavailable on %s %s: %s", request.method, request.path, exception)
+            response = json_error(503, *DATABASE_UNAVAILABLE)
+            response["Retry-After"] = DATABASE_RETRY_AFTER
+            return response
         logger.exception("Unhandled error on %s %s", request.method, request.path)
         return json_error(500, "server_error", "Something went wrong on our side; it has been logged.")
 

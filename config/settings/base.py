@@ -150,6 +150,13 @@ SPECTACULAR_SETTINGS = {
 # The staff's machine credential (Bearer). Empty means: no internal token accepted.
 INTERNAL_SERVICE_TOKEN = env("INTERNAL_SERVICE_TOKEN", default="")
 
+# --- Redis clients (locks, cache) -----------------------------------------------------------
+# Seconds. A Redis that is down or silent fails a command within these, never hangs a request
+# or a job: locks skip the job, and nothing a request needs is kept only in Redis.
+TALLY_REDIS_CONNECT_TIMEOUT = env.float("TALLY_REDIS_CONNECT_TIMEOUT", default=1.0)
+TALLY_REDIS_SOCKET_TIMEOUT = env.float("TALLY_REDIS_SOCKET_TIMEOUT", default=2.0)
+# The cache (throttles) has its own, shorter timeouts: CACHE_REDIS_OPTIONS below.
+
 # --- Job locks -----------------------------------------------------------------------------
 # "redis" when REDIS_URL is set, otherwise locks live in the database (embedded default).
 TALLY_LOCK_BACKEND = env("TALLY_LOCK_BACKEND", default="redis" if REDIS_URL else "database")

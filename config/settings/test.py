@@ -6,6 +6,9 @@ from .base import CACHE_REDIS_OPTIONS, env, logging_settings
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/tally"),
 }
+# As in production (base.py), so tests/faults exercise kept connections that PostgreSQL dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 TALLY_LOCK_BACKEND = "redis"
 # Each run gets its own key space so parallel runs on one Redis never meet.

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from core.jobs import run_job
-from core.locks import JobLock, LockUnavailable, RedisLockBackend
+from core.locks import JobLock, RedisLockBackend
 from core.models import JobRun
 from core.tests.prometheus import sample, scrape
 from usage.tests.factories import new_attribution_id
@@ -98,20 +98,16 @@ def test_a_lost_job_lock_is_counted(client, redis, settings):
     holder.release()
 
 
-def test_a_job_whose_lock_redis_is_down_is_recorded_as_an_error_and_counted(
-    client, internal_client, settings
-):
+def test_a_job_whose_lock_redis_is_down_is_skipped_and_counted(client, internal_client, settings):
     before = sample(scrape(client), "tally_redis_unavailable_total", component="job_lock")
     settings.TALLY_LOCK_BACKEND = "redis"
     settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
 
-    with pytest.raises(LockUnavailable):
-        run_job("test.redis-down", lambda: pytest.fail("must not run without its lock"))
+    run = run_job("test.redis-down", lambda: pytest.fail("must not run without its lock"))
     over_the_api = internal_client.post("/api/v1/jobs/reconcile-usage")
 
-    run = JobRun.objects.filter(job="test.redis-down").get()
-    assert run.outcome == JobRun.Outcome.ERROR and run.finished_at is not None
-    assert "cannot be taken" in run.error
+    assert run.outcome == JobRun.Outcome.SKIPPED and run.finished_at is not None
+    assert run.result["lock_unavailable"] is True
     assert over_the_api.status_code == 503
-    assert over_the_api.json()["error"] == "job_failed"
+    assert over_the_api.json()["error"] == "lock_unavailable"
     assert sample(scrape(client), "tally_redis_unavailable_total", component="job_lock") == before + 2

@@ -120,7 +120,9 @@ def _store(rows: list[EventRow]) -> set[tuple[str, str]]:
 def _store_postgresql(rows: list[EventRow]) -> set[tuple[str, str]]:
     with connection.cursor() as cursor:
         cursor.execute(STAGE_DDL)
-        with cursor.copy(STAGE_COPY) as copy:
+        # psycopg's COPY is not wrapped by Django: wrap it, so a dropped connection surfaces as
+        # django.db.OperationalError (a 503 to the client) and marks the connection for closing.
+        with connection.wrap_database_errors, cursor.copy(STAGE_COPY) as copy:
             for row in rows:
                 copy.write_row(
                     (

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.access import visible_attribution_ids
-from core.api import caller_name
+from core.api import caller_name, job_skipped_response
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed, error_body
 from core.models import JobRun
@@ -140,10 +140,7 @@ class _TrafficJobApi(APIView):
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
         if run.outcome == JobRun.Outcome.SKIPPED:
-            return Response(
-                error_body("job_running", f"{self.job} is already running; try again when it has finished."),
-                status=status.HTTP_409_CONFLICT,
-            )
+            return job_skipped_response(self.job, run)
         return Response(run.result)
 
 
@@ -152,7 +149,9 @@ _JOB_SCHEMA = {
     "responses": {
         200: OpenApiTypes.OBJECT,
         409: OpenApiResponse(description="Another run holds the job lock"),
-        503: OpenApiResponse(description="The run failed: `details` holds its result"),
+        503: OpenApiResponse(
+            description="The run failed (`details` holds its result), or the job lock store is unreachable"
+        ),
     },
     "examples": [OpenApiExample("Result", value=RUN_EXAMPLE, response_only=True)],
 }
