@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -109,7 +110,7 @@ class InvoiceKeyHolder(threading.Thread):
             connection.close()
 
 
-def start_worker(log: Path) -> subprocess.Popen:
+def start_worker(log: Path, workers: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -117,6 +118,7 @@ def start_worker(log: Path) -> subprocess.Popen:
         "REDIS_URL": settings.REDIS_URL,
         "TALLY_LOCK_PREFIX": settings.TALLY_LOCK_PREFIX,
         "TALLY_JOB_LOCK_TTL_SECONDS": str(WORKER_LOCK_TTL_SECONDS),
+        "TALLY_CYCLE_CLOSE_WORKERS": str(workers),
     }
     code = "import django; django.setup(); from billing.tasks import reset_usage; print(reset_usage())"
     return subprocess.Popen(
@@ -128,9 +130,13 @@ def start_worker(log: Path) -> subprocess.Popen:
     )
 
 
+@pytest.mark.parametrize("workers", [1, 4])
 def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_twice(
-    transactional_db, backend_killer, lock_store_clean, tmp_path
+    transactional_db, backend_killer, lock_store_clean, tmp_path, workers
 ):
+    # One thread stops at the held cost center with the ones before it closed; four threads
+    # close every other one and stop there too. Either way the next run closes what is left.
+    closed_when_killed = KILLED_AT if workers == 1 else COST_CENTERS - 1
     started = timezone.now() - timedelta(days=40)
     ids = build_cost_centers(started)
     assert add_months(started, 1) < timezone.now()  # all due
@@ -139,17 +145,17 @@ def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_t
     assert holder.holding.wait(15)
 
     lock_key = f"{settings.TALLY_LOCK_PREFIX}billing.reset_usage"
-    worker = start_worker(tmp_path / "worker.log")
+    worker = start_worker(tmp_path / "worker.log", workers)
     try:
         waiting = wait_until(
             lambda: (
                 worker.poll() is None
-                and closed(ids) == KILLED_AT
+                and closed(ids) == closed_when_killed
                 and backend_killer.others(waiting_on_lock=True)
             ),
             timeout=30,
             interval=0.05,
-            what=f"the worker to close {KILLED_AT} cost centers and wait in the next",
+            what=f"the worker to close {closed_when_killed} cost centers and wait in the next",
         )
         assert redis_client(settings.REDIS_URL).get(lock_key)  # the worker holds the job lock
         worker.send_signal(signal.SIGKILL)
@@ -162,7 +168,7 @@ def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_t
     backend_killer.terminate(waiting)
     holder.done.set()
     holder.join(15)
-    assert closed(ids) == KILLED_AT
+    assert closed(ids) == closed_when_killed
     (killed_run,) = JobRun.objects.filter(job="billing.reset_usage")
     assert killed_run.outcome == JobRun.Outcome.RUNNING  # it never got to say how it ended
 
@@ -177,7 +183,7 @@ def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_t
     resumed = reset_usage()
 
     assert resumed["status"] == "ok", resumed
-    assert resumed["cost_centers_closed"] == COST_CENTERS - KILLED_AT
+    assert resumed["cost_centers_closed"] == COST_CENTERS - closed_when_killed
     assert closed(ids) == COST_CENTERS
     assert reset_usage()["cost_centers_closed"] == 0
 
