@@ -372,6 +372,11 @@ def test_unknown_or_garbage_ids(internal_client):
     assert internal_client.post(f"/api/v1/ledgers/{who}/grants/x/void", {}, format="json").status_code == 404
     assert internal_client.get("/api/v1/ledgers/team:123/balance").json()["error"] == "invalid_attribution_id"
     assert internal_client.get(f"/api/v1/ledgers/{who}/balance?at=soon").status_code == 400
+    # Found by fuzzing: an empty time and a non-boolean flag were read as "absent" (200).
+    assert internal_client.get(f"/api/v1/ledgers/{who}/balance?at=").status_code == 400
+    assert internal_client.get(f"/api/v1/ledgers/{who}/history?to=").status_code == 400
+    assert internal_client.get("/api/v1/features?include_archived=null").status_code == 400
+    assert internal_client.get("/api/v1/features?include_archived=FALSE").status_code == 200
     assert internal_client.get(f"/api/v1/entitlements/{who}/nope").status_code == 404
     history = internal_client.get(f"/api/v1/ledgers/{who}/history?from={z(T0 + DAY)}&to={z(T0)}")
     assert (history.status_code, history.json()["error"]) == (400, "invalid_range")
