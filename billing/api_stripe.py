@@ -17,7 +17,6 @@ from billing.services.stripe_ops import (
 )
 from core.access import ensure_can_read, ensure_is_owner
 from core.api import caller_name
-from core.auth import is_internal
 from core.errors import Forbidden
 from core.serializers import StrictInputSerializer
 
@@ -29,8 +28,10 @@ STRIPE_DOWN = OpenApiResponse(description="Stripe did not answer or refused (`up
 
 
 def _signed_in_owner(request, attribution_id: str) -> str:
-    """Owners act through their browser session (or staff); machine credentials may not."""
-    if is_internal(request.user) or getattr(request.user, "attribution_id", None):
+    """Owners act through their browser session; finance staff and the internal token (the
+    staff's machine credential, which may call every endpoint: DESIGN §11) may too. A team's
+    API key may not: it reads its own data, it does not act on billing."""
+    if getattr(request.user, "attribution_id", None):
         raise Forbidden(
             "Billing actions are taken by a signed-in team owner or finance staff.", code="owner_required"
         )
@@ -85,7 +86,7 @@ class CustomerApi(APIView):
         serializer.is_valid(raise_exception=True)
         customer = customer_create(
             attribution_id=attribution_id,
-            created_by_user_id=str(request.user.pk),
+            created_by_user_id=str(request.user.pk) if request.user.pk else caller_name(request),
             **serializer.validated_data,
         )
         return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)

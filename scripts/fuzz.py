@@ -95,6 +95,7 @@ def main(extra: list[str]) -> int:
         "TALLY_LOCK_PREFIX": os.environ.get("TALLY_LOCK_PREFIX", "tally-fuzz-run:lock:"),
         "TALLY_CACHE_PREFIX": os.environ.get("TALLY_CACHE_PREFIX", "tally-fuzz-run"),
         "PYTHONPATH": str(ROOT),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "ERROR"),  # 4xx are the point here, not news
     }
     say(f"scratch database {url}: recreating and migrating")
     recreate_database(url)
