@@ -24,7 +24,7 @@ ATTRIBUTION = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
 
 OWNER_ONLY = OpenApiResponse(description="Not a signed-in owner of the team, nor staff (`owner_required`)")
-STRIPE_DOWN = OpenApiResponse(description="Stripe did not answer or refused (`upstream_error`)")
+STRIPE_DOWN = OpenApiResponse(description="Stripe did not answer or refused (`stripe_error`)")
 
 
 def _signed_in_owner(request, attribution_id: str) -> str:
