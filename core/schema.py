@@ -7,7 +7,9 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import permissions, serializers
 
 from core.attribution import ATTRIBUTION_PATTERN
+from core.pagination import MAX_PAGE, MAX_PER_PAGE
 from core.serializers import CREDITS_PATTERN
+from core.timeutils import TIME_PATTERN
 
 
 @extend_schema_serializer(component_name="Error")
@@ -31,6 +33,7 @@ ERROR_DESCRIPTIONS = {
 # Parameters whose value names something a caller may not see: a 404 when it is not visible.
 _LOOKUP_QUERY_PARAMETERS = {"attribution_id", "account_uuid"}
 _OPEN_PERMISSIONS = (permissions.AllowAny, permissions.IsAuthenticated)
+_PAGE_BOUNDS = {"page": MAX_PAGE, "per_page": MAX_PER_PAGE}  # core.pagination.parse_page_params
 
 
 class TallyAutoSchema(AutoSchema):
@@ -50,8 +53,13 @@ class TallyAutoSchema(AutoSchema):
         if operation is None:
             return None
         for parameter in operation.get("parameters", []):
-            if parameter["name"] == "attribution_id" and parameter["schema"].get("type") == "string":
-                parameter["schema"]["pattern"] = ATTRIBUTION_PATTERN
+            schema = parameter["schema"]
+            if parameter["name"] == "attribution_id" and schema.get("type") == "string":
+                schema["pattern"] = ATTRIBUTION_PATTERN
+            elif schema.get("format") == "date-time":
+                schema["pattern"] = TIME_PATTERN
+            elif parameter["name"] in _PAGE_BOUNDS and schema.get("type") == "integer":
+                schema["minimum"], schema["maximum"] = 1, _PAGE_BOUNDS[parameter["name"]]
         responses = operation.setdefault("responses", {})
         error_ref = None
         for code in sorted(self._error_statuses(operation) | self._declared_errors(responses)):

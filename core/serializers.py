@@ -3,14 +3,13 @@
 import decimal
 import re
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.attribution import HYPHENATED_UUID, normalize_attribution_id
+from core.attribution import ATTRIBUTION_PATTERN, HYPHENATED_UUID, normalize_attribution_id
 from core.errors import ApplicationError
 from core.money import CREDITS_MAX_DIGITS, CREDITS_PLACES, to_credits
-from core.timeutils import format_rfc3339, parse_rfc3339
+from core.timeutils import TIME_PATTERN, format_rfc3339, parse_rfc3339
 
 # A credits string as the schema states it: up to 18 digits, up to 6 places, nothing else
 # (no spaces, exponents, "+" or full-width digits, which Decimal would read).
@@ -43,13 +42,16 @@ class CreditsField(serializers.DecimalField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
+@extend_schema_field({"type": "string", "format": "date-time", "pattern": TIME_PATTERN})
 class TimeField(serializers.Field):
-    """RFC 3339 in, RFC 3339 with Z out; a time without a zone is refused."""
+    """RFC 3339 in, RFC 3339 with Z out; a time without a zone, with spaces around it or outside
+    1900..9000 is refused."""
 
     default_error_messages = {"invalid": "Must be an RFC 3339 time with a zone, e.g. 2026-11-23T12:00:00Z."}
 
     def to_internal_value(self, data):
+        if isinstance(data, str) and data != data.strip():
+            self.fail("invalid")
         try:
             return parse_rfc3339(data, field=self.field_name or "time")
         except ApplicationError as exc:
@@ -59,7 +61,12 @@ class TimeField(serializers.Field):
         return format_rfc3339(value)
 
 
+@extend_schema_field({"type": "string", "pattern": ATTRIBUTION_PATTERN})
 class AttributionIdField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)  # " team:…" is not the documented pattern
+        super().__init__(**kwargs)
+
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         try:
@@ -72,9 +79,9 @@ class UUIDField(serializers.UUIDField):
     """A hyphenated UUID string only: DRF's own field also turns integers (and `false`) into UUIDs."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not HYPHENATED_UUID.match(data.strip()):
+        if not isinstance(data, str) or not HYPHENATED_UUID.match(data):
             self.fail("invalid", value=data)
-        return super().to_internal_value(data.strip())
+        return super().to_internal_value(data)
 
 
 # Base of the APIs' input serializers: a string field takes a JSON string only (DRF's CharField

@@ -20,6 +20,8 @@ def add_months(moment: datetime, months: int) -> datetime:
 # Accepted times: far from datetime's own limits, so `to - 300 days` or `+ 1 month` cannot overflow.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# What the OpenAPI schema adds to `format: date-time` for those bounds (years 1900 to 8999).
+TIME_PATTERN = r"^(19[0-9]{2}|[2-8][0-9]{3})-"
 
 
 def parse_rfc3339(value: object, *, field: str) -> datetime:

@@ -60,3 +60,10 @@ def test_the_schema_states_what_the_server_does(schema):
     assert [alternative["type"] for alternative in note["oneOf"]] == ["string", "number"]
     entry = schema["components"]["schemas"]["UsageEntry"]["properties"]["credits"]
     assert entry["type"] == "string"
+    # Pages, times and body attribution ids carry the bounds the server holds to.
+    usage = {p["name"]: p["schema"] for p in ops["GET", "/api/v1/usage"]["parameters"]}
+    assert (usage["page"]["minimum"], usage["page"]["maximum"]) == (1, 1_000_000)
+    assert (usage["per_page"]["minimum"], usage["per_page"]["maximum"]) == (1, 1000)
+    assert usage["from"]["pattern"] == "^(19[0-9]{2}|[2-8][0-9]{3})-"
+    body = schema["components"]["schemas"]["CreditNoteInputRequest"]["properties"]
+    assert body["attribution_id"]["pattern"].startswith("^(team|user):")

@@ -4,6 +4,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
 )
 from rest_framework import serializers, status
@@ -19,6 +20,7 @@ from credits.api.serializers import FeatureSerializer, PaginationSerializer, pag
 from credits.models import GENERIC_FEATURE_KEY
 from credits.selectors import feature_get, feature_list
 from credits.services import FeatureExists, feature_archive, feature_create
+from credits.services.features import SLUG_PATTERN
 
 FEATURE_EXAMPLE = {
     "key": "api_calls",
@@ -30,14 +32,23 @@ FEATURE_EXAMPLE = {
 }
 
 
+@extend_schema_field({"type": "string", "pattern": SLUG_PATTERN})
+class FeatureSlugField(serializers.CharField):
+    """Checked by feature_create (400 `invalid_feature_key` / `invalid_meter_slug`); the schema
+    states the pattern."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
 class FeatureListCreateApi(APIView):
     """Features: anyone with a credential reads them; staff and the internal service add them."""
 
     @extend_schema_serializer(component_name="FeatureCreateInput")
     class InputSerializer(StrictInputSerializer):
-        key = serializers.CharField(max_length=64)
+        key = FeatureSlugField()
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        meter_slug = serializers.CharField(max_length=64, required=False, default=GENERIC_FEATURE_KEY)
+        meter_slug = FeatureSlugField(required=False, default=GENERIC_FEATURE_KEY)
         metadata_filters = serializers.JSONField(required=False, default=dict)
 
         def validate_metadata_filters(self, value):

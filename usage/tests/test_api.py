@@ -65,6 +65,23 @@ def test_lifecycle_then_reconcile_then_balance(internal_client):
             {"workspace_class": "", "started_at": "2026-11-23T12:00:00Z", "attribution_id": None},
             "workspace_class",
         ),
+        # Found by fuzzing: these read as valid though the schema's patterns say otherwise.
+        (
+            {"workspace_class": "g1-standard", "started_at": " 2026-11-23T12:00:00Z", "attribution_id": None},
+            "started_at",
+        ),
+        (
+            {"workspace_class": "g1-standard", "started_at": "1899-12-31T23:00:00Z", "attribution_id": None},
+            "started_at",
+        ),
+        (
+            {
+                "workspace_class": "g1-standard",
+                "started_at": "2026-11-23T12:00:00Z",
+                "attribution_id": " team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10",
+            },
+            "attribution_id",
+        ),
     ],
 )
 def test_bad_lifecycle_reports_are_400_and_store_nothing(internal_client, body, field):
@@ -153,6 +170,7 @@ def test_credit_notes_over_http(internal_client):
         {"credits": "3", "description": "x", "user_id": False},  # read as UUID(int=0)
         {"credits": "3", "description": "x", "user_id": 7},
         {"credits": "3", "description": "x", "user_id": "8a4f1a2e55c14b6e9a512f4d7c3e9b10"},  # no hyphens
+        {"credits": "3", "description": "x", "user_id": " 8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"},
     ],
 )
 def test_bad_credit_notes_are_400_and_store_nothing(internal_client, body):
