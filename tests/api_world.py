@@ -31,6 +31,7 @@ class ApiWorld:
     grant_id_a: int
     grant_id_b: int
     account_uuid_a: str
+    account_uuid_b: str
     instance_id: str
     extra: dict = field(default_factory=dict)
 
@@ -78,6 +79,7 @@ def build_api_world(*, suffix: str = "", exporter_url: str | None = None) -> Api
     grant_a = grant_create(attribution_id=team_a.attribution_id, amount=Decimal("100"))
     grant_b = grant_create(attribution_id=team_b.attribution_id, amount=Decimal("100"))
     account = traffic_account(attribution_id=team_a.attribution_id)
+    account_b = traffic_account(attribution_id=team_b.attribution_id)
     if exporter_url:
         ExporterSourceFactory(source_id="node-world", base_url=exporter_url)
     return ApiWorld(
@@ -96,5 +98,6 @@ def build_api_world(*, suffix: str = "", exporter_url: str | None = None) -> Api
         grant_id_a=grant_a.id,
         grant_id_b=grant_b.id,
         account_uuid_a=str(account.account_uuid),
+        account_uuid_b=str(account_b.account_uuid),
         instance_id=f"ws-{suffix}",
     )

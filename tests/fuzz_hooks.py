@@ -29,7 +29,7 @@ _REAL_VALUES = {
     "feature": ("feature_key",),
     "slug": ("meter_slug",),
     "instance_id": ("instance_id",),
-    "account_uuid": ("account_uuid_a",),
+    "account_uuid": ("account_uuid_a", "account_uuid_b"),
 }
 
 

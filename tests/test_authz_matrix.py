@@ -2,8 +2,9 @@
 
 ONE table (MATRIX) says, for each (method, path template), what each caller kind gets when it
 reaches team A's resources (paths and queries filled with team A's attribution and objects of
-tests/api_world.py). The test sends every request over real HTTP to the live server and
-reports every cell that differs; a schema operation without a row, or a row naming an
+tests/api_world.py); wherever a row names a team, team A's key is also sent to team B's
+objects and must get 404 (or the 403 it gets everywhere for that operation), never 2xx. The
+test sends every request over real HTTP to the live server and reports every cell that differs; a schema operation without a row, or a row naming an
 operation that no longer exists, fails too.
 
 Callers: anonymous; a signed-in member of team A, owner of team A, member of team B (browser
@@ -203,12 +204,30 @@ def callers(live_server, reference_data):
     exporter.stop()
 
 
-def _fill(template: str, world, row: Row) -> str:
+def _fill(template: str, world, row: Row, *, team: str = "a") -> str:
     path = template
     for name, attribute in {**PATH_VALUES, **row.path}.items():
+        if team == "b" and attribute in ("attribution_a", "grant_id_a"):
+            attribute = attribute[:-1] + "b"
         value = world.extra.get(attribute) if attribute in world.extra else getattr(world, attribute)
         path = path.replace("{" + name + "}", str(value))
     return path
+
+
+def _requests(row: Row, template: str):
+    """(caller kind, team whose objects fill the request, expected cell) for one row: the eight
+    callers on team A, and team A's key on team B wherever the row names a team: a 404 (never
+    2xx), or the 403 it gets on team A too when its kind of credential may not do this at all."""
+    for kind in CALLERS:
+        yield kind, "a", row.expect[kind]
+    names_a_team = "{attribution_id}" in template or set(row.query.values()) & {
+        "{attribution_a}",
+        "{account_uuid_a}",
+    }
+    if names_a_team:
+        own = row.expect["key_a"]
+        forbidden = (own[0] if isinstance(own, tuple) else own) == 403
+        yield "key_a", "b", own if forbidden else (404, "not_found")
 
 
 def test_every_caller_gets_what_the_table_says(live_server, callers):
@@ -216,10 +235,14 @@ def test_every_caller_gets_what_the_table_says(live_server, callers):
     values = {**vars(world), **world.extra}
     mismatches = []
     for (method, template), row in MATRIX.items():
-        url = live_server.url + _fill(template, world, row)
-        query = {name: value.format(**values) for name, value in row.query.items()}
-        for kind in CALLERS:
-            expected = row.expect[kind]
+        for kind, team, expected in _requests(row, template):
+            url = live_server.url + _fill(template, world, row, team=team)
+            team_values = {
+                **values,
+                "attribution_a": values[f"attribution_{team}"],
+                "account_uuid_a": values[f"account_uuid_{team}"],
+            }
+            query = {name: value.format(**team_values) for name, value in row.query.items()}
             response = sessions[kind].request(
                 method, url, params=query, json=row.body if row.body is not None else None, timeout=30
             )
@@ -228,7 +251,8 @@ def test_every_caller_gets_what_the_table_says(live_server, callers):
             status, want_code = expected if isinstance(expected, tuple) else (expected, None)
             if response.status_code != status or (want_code and code != want_code):
                 got = f"{response.status_code} {code or ''}".strip()
-                mismatches.append(f"{method} {template} as {kind}: expected {expected}, got {got}")
+                on = "" if team == "a" else " on team B"
+                mismatches.append(f"{method} {template} as {kind}{on}: expected {expected}, got {got}")
             if response.status_code >= 400:  # every error in the one shape
                 assert isinstance(body.get("error"), str) and isinstance(body.get("message"), str), body
     assert not mismatches, "\n".join(mismatches)
