@@ -121,6 +121,8 @@ def main(extra: list[str]) -> int:
             "4",
             "--timeout",
             "60",
+            "--limit-request-line",  # as the Procfile: a long query reaches Django (a JSON 400)
+            "8190",
             "--log-level",
             "warning",
         ],
