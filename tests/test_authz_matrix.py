@@ -4,8 +4,9 @@ ONE table (MATRIX) says, for each (method, path template), what each caller kind
 reaches team A's resources (paths and queries filled with team A's attribution and objects of
 tests/api_world.py); wherever a row names a team, team A's key is also sent to team B's
 objects and must get 404 (or the 403 it gets everywhere for that operation), never 2xx. The
-test sends every request over real HTTP to the live server and reports every cell that differs; a schema operation without a row, or a row naming an
-operation that no longer exists, fails too.
+test sends every request over real HTTP to the live server and reports every cell that
+differs; a schema operation without a row, or a row naming an operation that no longer exists,
+fails too.
 
 Callers: anonymous; a signed-in member of team A, owner of team A, member of team B (browser
 sessions, with the CSRF token); team A's API key; a revoked key of team A; a signed-in staff
