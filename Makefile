@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format migrations-check ci bench-server bench-ingest clean venv
+.PHONY: demo test lint format migrations-check ci bench-server bench-ingest fuzz clean venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 ## Run the test suite against real PostgreSQL and Redis (found or started; see scripts/run_tests.py).
 test: $(STAMP)
 	$(PY) scripts/run_tests.py $(PYTEST_ARGS)
+
+## Schemathesis against a real server on a scratch database (FUZZ_MAX_EXAMPLES, default 300).
+fuzz: $(STAMP)
+	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -44,4 +48,4 @@ bench-ingest: $(STAMP)
 ci: test lint migrations-check
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis .schemathesis

@@ -1,5 +1,5 @@
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,11 +8,12 @@ from billing.models import Team
 from billing.services import team_create
 from billing.tasks import reconcile_invoices_work, reset_usage_work
 from core.access import ensure_can_read, visible_attribution_ids
-from core.api import JobRunSerializer, run_job_now
+from core.api import JOB_RESPONSES, run_job_now
 from core.attribution import parse_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed
 from core.pagination import PagePagination
+from core.serializers import StrictInputSerializer
 
 
 class TeamOutputSerializer(serializers.ModelSerializer):
@@ -24,7 +25,9 @@ class TeamOutputSerializer(serializers.ModelSerializer):
 
 
 class TeamListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    pagination_class = PagePagination  # GET answers {"results", "pagination"} (and the schema says so)
+
+    class InputSerializer(StrictInputSerializer):
         name = serializers.CharField(max_length=200)
         slug = serializers.SlugField(max_length=100, required=False)
         owner_username = serializers.CharField(required=False)
@@ -47,7 +50,10 @@ class TeamListCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: TeamOutputSerializer},
+        responses={
+            201: TeamOutputSerializer,
+            409: OpenApiResponse(description="The slug is taken (`slug_taken`)"),
+        },
         summary="Create a team (staff)",
         examples=[OpenApiExample("Acme", value={"name": "Acme", "owner_username": "alice"})],
     )
@@ -82,7 +88,7 @@ class ResetUsageJobApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(
-        request=None, responses=JobRunSerializer, summary="Run the reset job (billing.reset_usage) now"
+        request=None, responses=JOB_RESPONSES, summary="Run the reset job (billing.reset_usage) now"
     )
     def post(self, request):
         return run_job_now(request, "billing.reset_usage", reset_usage_work)
@@ -93,7 +99,7 @@ class ReconcileInvoicesJobApi(APIView):
 
     @extend_schema(
         request=None,
-        responses=JobRunSerializer,
+        responses=JOB_RESPONSES,
         summary="Report billable credits to Stripe now (billing.reconcile_invoices)",
     )
     def post(self, request):

@@ -1,6 +1,6 @@
 """BillingService endpoints: Stripe customer, card hold, subscription, price information."""
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,15 +17,21 @@ from billing.services.stripe_ops import (
 )
 from core.access import ensure_can_read, ensure_is_owner
 from core.api import caller_name
-from core.auth import is_internal
 from core.errors import Forbidden
+from core.serializers import StrictInputSerializer
 
 ATTRIBUTION = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
 
+OWNER_ONLY = OpenApiResponse(description="Not a signed-in owner of the team, nor staff (`owner_required`)")
+STRIPE_DOWN = OpenApiResponse(description="Stripe did not answer or refused (`stripe_error`)")
+
+
 def _signed_in_owner(request, attribution_id: str) -> str:
-    """Owners act through their browser session (or staff); machine credentials may not."""
-    if is_internal(request.user) or getattr(request.user, "attribution_id", None):
+    """Owners act through their browser session; finance staff and the internal token (the
+    staff's machine credential, which may call every endpoint: DESIGN §11) may too. A team's
+    API key may not: it reads its own data, it does not act on billing."""
+    if getattr(request.user, "attribution_id", None):
         raise Forbidden(
             "Billing actions are taken by a signed-in team owner or finance staff.", code="owner_required"
         )
@@ -47,19 +53,26 @@ class CustomerSerializer(serializers.Serializer):
 
 
 class CustomerApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         currency = serializers.CharField(max_length=3)
         email = serializers.EmailField()
         name = serializers.CharField(max_length=200)
 
-    @extend_schema(responses=CustomerSerializer, summary="GetStripeCustomer")
+    @extend_schema(
+        responses={200: CustomerSerializer, 403: OWNER_ONLY, 502: STRIPE_DOWN}, summary="GetStripeCustomer"
+    )
     def get(self, request, attribution_id: str):
         attribution_id = _signed_in_owner(request, attribution_id)
         return Response(CustomerSerializer(customer_get(attribution_id=attribution_id)).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: CustomerSerializer},
+        responses={
+            201: CustomerSerializer,
+            403: OWNER_ONLY,
+            409: OpenApiResponse(description="The team has a Stripe customer (`customer_exists`)"),
+            502: STRIPE_DOWN,
+        },
         summary="CreateStripeCustomer (one per team)",
         examples=[
             OpenApiExample(
@@ -73,7 +86,7 @@ class CustomerApi(APIView):
         serializer.is_valid(raise_exception=True)
         customer = customer_create(
             attribution_id=attribution_id,
-            created_by_user_id=str(request.user.pk),
+            created_by_user_id=str(request.user.pk) if request.user.pk else caller_name(request),
             **serializer.validated_data,
         )
         return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
@@ -87,7 +100,9 @@ class HoldPaymentIntentApi(APIView):
         currency = serializers.CharField()
 
     @extend_schema(
-        request=None, responses=OutputSerializer, summary="CreateHoldPaymentIntent (1.00, manual capture)"
+        request=None,
+        responses={200: OutputSerializer, 403: OWNER_ONLY, 502: STRIPE_DOWN},
+        summary="CreateHoldPaymentIntent (1.00, manual capture)",
     )
     def post(self, request, attribution_id: str):
         attribution_id = _signed_in_owner(request, attribution_id)
@@ -95,7 +110,7 @@ class HoldPaymentIntentApi(APIView):
 
 
 class SubscriptionApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         payment_intent_id = serializers.CharField(max_length=255)
 
     class OutputSerializer(serializers.Serializer):
@@ -104,7 +119,12 @@ class SubscriptionApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={
+            201: OutputSerializer,
+            403: OWNER_ONLY,
+            409: OpenApiResponse(description="The team has an active subscription (`subscription_exists`)"),
+            502: STRIPE_DOWN,
+        },
         summary="CreateStripeSubscription (needs an authorised hold)",
         examples=[OpenApiExample("Subscribe", value={"payment_intent_id": "pi_3Nx…"}, request_only=True)],
     )
@@ -125,7 +145,11 @@ class SubscriptionApi(APIView):
     class CancelOutputSerializer(serializers.Serializer):
         cancelled = serializers.ListField(child=serializers.CharField())
 
-    @extend_schema(request=None, responses=CancelOutputSerializer, summary="CancelSubscription")
+    @extend_schema(
+        request=None,
+        responses={200: CancelOutputSerializer, 403: OWNER_ONLY, 502: STRIPE_DOWN},
+        summary="CancelSubscription",
+    )
     def delete(self, request, attribution_id: str):
         attribution_id = _signed_in_owner(request, attribution_id)
         cancelled = subscription_cancel(attribution_id=attribution_id, changed_by=caller_name(request))
@@ -139,7 +163,7 @@ class PriceInformationApi(APIView):
         unit_amount = serializers.DecimalField(max_digits=20, decimal_places=6, coerce_to_string=True)
         human_readable = serializers.CharField()
 
-    @extend_schema(responses=OutputSerializer, summary="GetPriceInformation")
+    @extend_schema(responses={200: OutputSerializer, 502: STRIPE_DOWN}, summary="GetPriceInformation")
     def get(self, request, attribution_id: str):
         attribution_id = ensure_can_read(request.user, attribution_id)
         return Response(self.OutputSerializer(price_information(attribution_id=attribution_id)).data)

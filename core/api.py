@@ -1,7 +1,7 @@
 import logging
 from collections.abc import Callable
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +27,17 @@ class JobRunSerializer(serializers.Serializer):
     started_at = TimeField()
     finished_at = TimeField(allow_null=True)
     result = serializers.JSONField()
+
+
+# What a "run this job now" endpoint answers (the error bodies are the `Error` component).
+JOB_RESPONSES = {
+    200: JobRunSerializer,
+    409: OpenApiResponse(description="Another run holds the job lock (`job_running`)"),
+    503: OpenApiResponse(
+        description="The run failed (`job_failed`; the run is recorded) or the job lock store is unreachable "
+        "(`lock_unavailable`)"
+    ),
+}
 
 
 def job_skipped_response(name: str, run, details=None) -> Response:

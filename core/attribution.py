@@ -1,5 +1,6 @@
 """Attribution ids name who pays: `team:<uuid>` or `user:<uuid>`."""
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -7,6 +8,10 @@ from core.errors import ValidationFailed
 
 KINDS = ("team", "user")
 MAX_LENGTH = 64  # "team:" + 36 characters, with room to spare
+UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# What the OpenAPI schema promises for every attribution id (the parser below holds to it).
+ATTRIBUTION_PATTERN = rf"^(team|user):{UUID_PATTERN}$"
+HYPHENATED_UUID = re.compile(rf"^{UUID_PATTERN}\Z")
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ def parse_attribution_id(value: object, *, field: str = "attribution_id") -> Att
             code="invalid_attribution_id",
         )
     try:
+        if not HYPHENATED_UUID.match(raw_uuid):
+            raise ValueError(raw_uuid)  # uuid.UUID would also take braces, urn: and bare hex
         parsed = uuid.UUID(raw_uuid)
     except ValueError:
         raise ValidationFailed(

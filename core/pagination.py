@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 1000
+MAX_PAGE = 1_000_000  # keeps OFFSET (page - 1) * per_page inside PostgreSQL's bigint
 
 
 def parse_page_params(query_params, *, default_per_page: int = DEFAULT_PER_PAGE) -> tuple[int, int]:
@@ -15,8 +16,8 @@ def parse_page_params(query_params, *, default_per_page: int = DEFAULT_PER_PAGE)
         per_page = int(query_params.get("per_page", default_per_page))
     except (TypeError, ValueError):
         raise ValidationError({"page": ["page and per_page must be whole numbers."]}) from None
-    if page < 1:
-        raise ValidationError({"page": ["page starts at 1."]})
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationError({"page": [f"page must be between 1 and {MAX_PAGE:,}."]})
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise ValidationError({"per_page": [f"per_page must be between 1 and {MAX_PER_PAGE}."]})
     return page, per_page

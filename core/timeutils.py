@@ -17,8 +17,17 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+# Accepted times: far from datetime's own limits, so `to - 300 days` or `+ 1 month` cannot overflow.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+# What the OpenAPI schema adds to `format: date-time` for those bounds (years 1900 to 8999).
+TIME_PATTERN = r"^(19[0-9]{2}|[2-8][0-9]{3})-"
+
+
 def parse_rfc3339(value: object, *, field: str) -> datetime:
-    """An aware datetime in UTC from an RFC 3339 string; anything else is a 400 naming the field."""
+    """An aware datetime in UTC from an RFC 3339 string; anything else is a 400 naming the field.
+
+    Times before 1900 or from the year 9000 on are refused too (a 400, not an overflow later)."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -38,7 +47,18 @@ def parse_rfc3339(value: object, *, field: str) -> datetime:
         raise ValidationFailed(
             f"{field} needs a time zone (Z or an offset), e.g. 2026-11-23T12:00:00Z.", code="invalid_time"
         )
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past datetime.max in UTC
+        parsed = None
+    if parsed is None or not EARLIEST <= parsed < LATEST:
+        raise ValidationFailed(
+            f"{field} must be between {format_rfc3339(EARLIEST)} and {format_rfc3339(LATEST)} "
+            f"(got {value!r}).",
+            code="invalid_time",
+            details={field: ["out of range"]},
+        )
+    return parsed
 
 
 def format_rfc3339(moment: datetime | None) -> str | None:

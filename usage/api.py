@@ -2,18 +2,25 @@
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.access import ensure_can_read
-from core.api import JobRunSerializer, caller_name, run_job_now
+from core.api import JOB_RESPONSES, caller_name, run_job_now
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
 from core.pagination import parse_page_params
-from core.serializers import AttributionIdField, CreditsField, TimeField
-from core.timeutils import parse_rfc3339
+from core.params import parse_time_param
+from core.serializers import AttributionIdField, CreditsField, StrictInputSerializer, TimeField, UUIDField
+from usage.models.ledger import BillingStrategy
 from usage.selectors import usage_balance, usage_list
 from usage.services import (
     cost_center_get_or_create,
@@ -38,6 +45,11 @@ class UsageEntrySerializer(serializers.Serializer):
     metadata = serializers.JSONField()
 
 
+@extend_schema_field({"type": "string", "enum": BillingStrategy.values})
+class BillingStrategyField(serializers.CharField):
+    """Checked by cost_center_set (400 `invalid_billing_strategy`); the schema lists the choices."""
+
+
 class CostCenterSerializer(serializers.Serializer):
     attribution_id = serializers.CharField()
     spending_limit = CreditsField()
@@ -49,7 +61,7 @@ class CostCenterSerializer(serializers.Serializer):
 class WorkspaceInstanceApi(APIView):
     permission_classes = [IsInternal]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         attribution_id = AttributionIdField()
         workspace_class = serializers.CharField(max_length=100)
         started_at = TimeField()
@@ -73,7 +85,11 @@ class WorkspaceInstanceApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={200: OutputSerializer, 201: OutputSerializer},
+        responses={
+            200: OutputSerializer,
+            201: OutputSerializer,
+            409: OpenApiResponse(description="The report contradicts what is stored (`instance_conflict`)"),
+        },
         summary="Report a workspace instance's lifecycle (started, stopping, stopped)",
         examples=[
             OpenApiExample(
@@ -109,9 +125,14 @@ class WorkspaceInstanceApi(APIView):
 
 
 class CostCenterApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         spending_limit = CreditsField(required=False)
-        billing_strategy = serializers.CharField(required=False)
+        billing_strategy = BillingStrategyField(required=False)
+
+        def validate(self, attrs):
+            if not attrs:
+                raise serializers.ValidationError("Send spending_limit, billing_strategy or both.")
+            return attrs
 
     def get_permissions(self):
         if self.request.method == "PUT":
@@ -187,8 +208,8 @@ class UsageListApi(APIView):
         if not params.get("attribution_id"):
             raise ValidationFailed("attribution_id is required.", code="invalid_attribution_id")
         attribution_id = ensure_can_read(request.user, params["attribution_id"])
-        start = parse_rfc3339(params["from"], field="from") if params.get("from") else None
-        end = parse_rfc3339(params["to"], field="to") if params.get("to") else None
+        start = parse_time_param(params, "from")
+        end = parse_time_param(params, "to")
         page, per_page = parse_page_params(params)
         result = usage_list(
             attribution_id=attribution_id,
@@ -213,11 +234,11 @@ class UsageListApi(APIView):
 class CreditNoteApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         attribution_id = AttributionIdField()
         credits = CreditsField()
         description = serializers.CharField(allow_blank=True)
-        user_id = serializers.UUIDField(required=False, allow_null=True)
+        user_id = UUIDField(required=False, allow_null=True)
 
     @extend_schema(
         request=InputSerializer,
@@ -251,6 +272,6 @@ class CreditNoteApi(APIView):
 class ReconcileUsageJobApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
-    @extend_schema(request=None, responses=JobRunSerializer, summary="Run the ledger job (usage.rate) now")
+    @extend_schema(request=None, responses=JOB_RESPONSES, summary="Run the ledger job (usage.rate) now")
     def post(self, request):
         return run_job_now(request, "usage.rate", rate_usage_work)

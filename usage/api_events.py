@@ -6,7 +6,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -16,22 +16,37 @@ from core.access import ensure_can_read
 from core.auth import is_internal
 from core.errors import PayloadTooLarge, ValidationFailed
 from core.pagination import PagePagination
+from core.params import parse_time_param
 from core.serializers import TimeField
-from core.timeutils import parse_rfc3339
 from usage.models import Meter
 from usage.selectors_meters import meter_get, meter_usage_windows
 from usage.services import meter_events_ingest
 
-
-class EventInputSerializer(serializers.Serializer):
-    """Documentation only: the view validates events on a fast path, not with this."""
-
-    unique_key = serializers.CharField(max_length=255)
-    attribution_id = serializers.CharField()
-    instance_id = serializers.CharField(required=False, allow_null=True)
-    occurred_at = serializers.DateTimeField()
-    amounts = serializers.DictField(child=serializers.IntegerField(min_value=0))
-    metadata = serializers.DictField(required=False)
+# The request body as the schema states it. Each event is checked on its own (a fast path, not
+# a serializer) and a bad one is `rejected` in the 200 answer with its reason, so the schema
+# constrains the batch (one object, or an array of 1 to 1,000 objects) and only describes the
+# fields: a bad field is not a 400, and a schema claiming it were would be a lie.
+_EVENT_FIELDS = {
+    "unique_key": "string, at most 255 characters: the event's identity, counted once forever",
+    "attribution_id": "team:<uuid> or user:<uuid>; a team key may only send its own",
+    "instance_id": "string or null (optional): the workspace instance",
+    "occurred_at": "RFC 3339 time with a zone",
+    "amounts": "object: meter slug -> whole number >= 0",
+    "metadata": "object (optional)",
+}
+_EVENT_ITEM = {
+    "description": (
+        "A meter event object; one whose fields do not validate, or an item that is not an "
+        "object, is `rejected` in the results (not a 400)."
+    ),
+    "properties": {name: {"description": text} for name, text in _EVENT_FIELDS.items()},
+}
+EVENTS_REQUEST_SCHEMA = {
+    "oneOf": [
+        {**_EVENT_ITEM, "type": "object"},
+        {"type": "array", "items": _EVENT_ITEM, "minItems": 1, "maxItems": settings.TALLY_INGEST_MAX_EVENTS},
+    ]
+}
 
 
 class EventResultSerializer(serializers.Serializer):
@@ -53,8 +68,11 @@ class EventIngestApi(APIView):
     throttle_scope = "ingest"  # its own, higher rate per key (core/throttling.py)
 
     @extend_schema(
-        request=EventInputSerializer(many=True),
-        responses=IngestOutputSerializer,
+        request={"application/json": EVENTS_REQUEST_SCHEMA},
+        responses={
+            200: IngestOutputSerializer,
+            413: OpenApiResponse(description="The body is over TALLY_INGEST_MAX_BYTES"),
+        },
         summary="Ingest meter events (each unique key is counted once, forever)",
         description=(
             "Send one event object or an array of up to 1,000. The answer lists, in request "
@@ -141,6 +159,8 @@ class MeterSerializer(serializers.ModelSerializer):
 
 
 class MeterListApi(APIView):
+    pagination_class = PagePagination  # the schema's page/per_page and {"results", "pagination"}
+
     @extend_schema(responses=MeterSerializer(many=True), summary="Meters (amount types events may carry)")
     def get(self, request):
         paginator = PagePagination()
@@ -182,8 +202,8 @@ class MeterUsageApi(APIView):
             raise ValidationFailed("attribution_id is required.", code="invalid_attribution_id")
         attribution_id = ensure_can_read(request.user, params["attribution_id"])
         meter = meter_get(slug=slug)
-        end = parse_rfc3339(params["to"], field="to") if params.get("to") else timezone.now()
-        start = parse_rfc3339(params["from"], field="from") if params.get("from") else end - timedelta(days=1)
+        end = parse_time_param(params, "to") or timezone.now()
+        start = parse_time_param(params, "from") or end - timedelta(days=1)
         window = params.get("window", "HOUR").upper()
         rows = meter_usage_windows(
             attribution_id=attribution_id, meter=meter, start=start, end=end, window=window

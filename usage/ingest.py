@@ -33,7 +33,10 @@ class EventResult:
     row_keys: list[tuple[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"unique_key": self.unique_key, "status": self.status, "reason": self.reason}
+        # The answer names the event by its key; a key that is not a string (the reason says so)
+        # is answered as null, as the schema states, never echoed back as whatever was sent.
+        key = self.unique_key if isinstance(self.unique_key, str) else None
+        return {"unique_key": key, "status": self.status, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,12 +53,21 @@ def test_members_keys_and_strangers_cannot_act(
     assert api_client.post(url(team, "hold-payment-intent")).status_code == 403
     assert api_client.post(url(other_team, "customer"), CUSTOMER, format="json").status_code == 404
     assert team_key_client.post(url(team, "customer"), CUSTOMER, format="json").status_code == 403
-    assert internal_client.post(url(team, "hold-payment-intent")).status_code == 403
+    assert team_key_client.post(url(team, "hold-payment-intent")).status_code == 403
 
 
 def test_staff_may_create_customers(api_client, stripe_fake, team, staff_user):
     api_client.force_login(staff_user)
     assert api_client.post(url(team, "customer"), CUSTOMER, format="json").status_code == 201
+
+
+def test_the_internal_token_acts_like_staff(internal_client, stripe_fake, team):
+    # DESIGN §11: the internal token (staff's machine credential) may call every endpoint; it
+    # used to get 403 owner_required on the billing actions.
+    created = internal_client.post(url(team, "customer"), CUSTOMER, format="json")
+    assert created.status_code == 201
+    assert internal_client.get(url(team, "customer")).json()["id"] == created.json()["id"]
+    assert internal_client.post(url(team, "hold-payment-intent")).status_code == 200
 
 
 def test_members_and_team_keys_read_the_price(api_client, team_key_client, stripe_fake, team, member):

@@ -21,7 +21,21 @@ def test_normalized_form_is_lower_case_hyphenated():
 
 @pytest.mark.parametrize(
     "value",
-    ["", None, 42, "team", "team:", "org:" + str(TEAM_UUID), "team:not-a-uuid", f"team;{TEAM_UUID}"],
+    [
+        "",
+        None,
+        42,
+        "team",
+        "team:",
+        "org:" + str(TEAM_UUID),
+        "team:not-a-uuid",
+        f"team;{TEAM_UUID}",
+        # uuid.UUID reads these too, but the schema's pattern (hyphenated, 36 characters) does not:
+        f"team:{{{TEAM_UUID}}}",
+        f"team:urn:uuid:{TEAM_UUID}",
+        f"team:{TEAM_UUID.hex}",
+        f"team:{TEAM_UUID}\n",
+    ],
 )
 def test_anything_else_is_a_400_with_a_message(value):
     with pytest.raises(ValidationFailed) as info:

@@ -1,5 +1,12 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -7,10 +14,13 @@ from rest_framework.views import APIView
 from core.auth import IsStaffOrInternal
 from core.errors import Conflict, NotFound
 from core.pagination import pagination_block, parse_page_params
+from core.params import parse_bool_param
+from core.serializers import StrictInputSerializer
 from credits.api.serializers import FeatureSerializer, PaginationSerializer, pagination_example
 from credits.models import GENERIC_FEATURE_KEY
 from credits.selectors import feature_get, feature_list
 from credits.services import FeatureExists, feature_archive, feature_create
+from credits.services.features import SLUG_PATTERN
 
 FEATURE_EXAMPLE = {
     "key": "api_calls",
@@ -22,14 +32,23 @@ FEATURE_EXAMPLE = {
 }
 
 
+@extend_schema_field({"type": "string", "pattern": SLUG_PATTERN})
+class FeatureSlugField(serializers.CharField):
+    """Checked by feature_create (400 `invalid_feature_key` / `invalid_meter_slug`); the schema
+    states the pattern."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+
 class FeatureListCreateApi(APIView):
     """Features: anyone with a credential reads them; staff and the internal service add them."""
 
     @extend_schema_serializer(component_name="FeatureCreateInput")
-    class InputSerializer(serializers.Serializer):
-        key = serializers.CharField(max_length=64)
+    class InputSerializer(StrictInputSerializer):
+        key = FeatureSlugField()
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        meter_slug = serializers.CharField(max_length=64, required=False, default=GENERIC_FEATURE_KEY)
+        meter_slug = FeatureSlugField(required=False, default=GENERIC_FEATURE_KEY)
         metadata_filters = serializers.JSONField(required=False, default=dict)
 
         def validate_metadata_filters(self, value):
@@ -65,7 +84,7 @@ class FeatureListCreateApi(APIView):
     )
     def get(self, request):
         page, per_page = parse_page_params(request.query_params)
-        include_archived = request.query_params.get("include_archived", "").lower() in ("1", "true", "yes")
+        include_archived = parse_bool_param(request.query_params, "include_archived")
         features = feature_list(include_archived=include_archived)
         total = features.count()
         rows = features[(page - 1) * per_page : page * per_page]
@@ -78,7 +97,10 @@ class FeatureListCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: FeatureSerializer},
+        responses={
+            201: FeatureSerializer,
+            409: OpenApiResponse(description="The key is taken (`feature_exists`)"),
+        },
         summary="Create a feature (meter_slug: a usage meter, or `credits` for rated credits)",
         examples=[
             OpenApiExample(

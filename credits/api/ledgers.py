@@ -1,5 +1,11 @@
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +16,7 @@ from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import Conflict
 from core.pagination import pagination_block, parse_page_params
-from core.serializers import AttributionIdField, CreditsField, TimeField
+from core.serializers import AttributionIdField, CreditsField, StrictInputSerializer, TimeField
 from credits.api.serializers import (
     ATTRIBUTION_EXAMPLE,
     GRANT_EXAMPLE,
@@ -37,7 +43,7 @@ class LedgerCreateApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema_serializer(component_name="LedgerCreateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         subject = AttributionIdField(help_text="The attribution id (`attribution_id` is accepted too).")
 
         def to_internal_value(self, data):
@@ -45,7 +51,12 @@ class LedgerCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: LedgerSerializer},
+        responses={
+            201: LedgerSerializer,
+            409: OpenApiResponse(
+                description="The subject has a ledger (`ledger_exists`, the ledger in `details`)"
+            ),
+        },
         summary="Create a subject's credits ledger (409 with the existing one if it has one)",
         examples=[
             OpenApiExample("Create", value={"subject": ATTRIBUTION_EXAMPLE}, request_only=True),
@@ -74,7 +85,7 @@ class LedgerCreateApi(APIView):
 
 class GrantListCreateApi(APIView):
     @extend_schema_serializer(component_name="GrantExpirationInput")
-    class ExpirationInputSerializer(serializers.Serializer):
+    class ExpirationInputSerializer(StrictInputSerializer):
         count = serializers.IntegerField(min_value=1)
         duration = serializers.ChoiceField(choices=EXPIRATION_UNITS, help_text="`unit` is accepted too.")
 
@@ -82,7 +93,7 @@ class GrantListCreateApi(APIView):
             return super().to_internal_value(with_aliases(data, {"unit": "duration"}))
 
     @extend_schema_serializer(component_name="GrantRolloverInput")
-    class RolloverInputSerializer(serializers.Serializer):
+    class RolloverInputSerializer(StrictInputSerializer):
         type = serializers.ChoiceField(choices=ROLLOVER_TYPES)
         max_amount = CreditsField(required=False, allow_null=True, default=None)
         min_amount = CreditsField(required=False, allow_null=True, default=None)
@@ -93,7 +104,7 @@ class GrantListCreateApi(APIView):
             )
 
     @extend_schema_serializer(component_name="GrantCreateInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         feature = serializers.CharField(
             required=False,
             allow_null=True,
@@ -186,7 +197,10 @@ class GrantListCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: GrantSerializer},
+        responses={
+            201: GrantSerializer,
+            409: OpenApiResponse(description="The ledger is busy (`ledger_locked`)"),
+        },
         summary="Grant credits (the ledger is created on first use)",
         description=(
             "Lower priority burns first; at equal priority the sooner-expiring grant. "
@@ -254,7 +268,7 @@ class GrantVoidApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema_serializer(component_name="GrantVoidInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         voided_at = TimeField(
             required=False,
             allow_null=True,
@@ -269,7 +283,10 @@ class GrantVoidApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=GrantSerializer,
+        responses={
+            200: GrantSerializer,
+            409: OpenApiResponse(description="Voided already (`grant_already_voided`) or the ledger is busy"),
+        },
         summary="Void a grant: it stops paying from then on (409 when already voided)",
         examples=[
             OpenApiExample("Now", value={}, request_only=True),
@@ -305,7 +322,7 @@ class LedgerResetApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema_serializer(component_name="LedgerResetInput")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         effective_at = TimeField(
             required=False,
             allow_null=True,
@@ -326,7 +343,12 @@ class LedgerResetApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={
+            201: OutputSerializer,
+            409: OpenApiResponse(
+                description="Reset already at that time (`already_reset`) or the ledger is busy"
+            ),
+        },
         summary="Reset a ledger: rollover grants continue as child grants, the rest end, overage is dropped",
         examples=[
             OpenApiExample("Reset", value={"effective_at": "2026-12-01T00:00:00Z"}, request_only=True),

@@ -7,15 +7,14 @@ from rest_framework.views import APIView
 
 from core.access import ensure_can_read
 from core.pagination import parse_page_params
+from core.params import parse_time_param
 from core.serializers import CreditsField, TimeField
-from core.timeutils import parse_rfc3339
 from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer
 from credits.selectors import entitlement_value, ledger_balance, ledger_history
 
 
 def _time_param(request, name: str):
-    value = request.query_params.get(name)
-    return parse_rfc3339(value, field=name) if value else None
+    return parse_time_param(request.query_params, name)
 
 
 class GrantBalanceSerializer(serializers.Serializer):

@@ -9,7 +9,8 @@ from django.utils import timezone
 from core.errors import Conflict, NotFound, ValidationFailed
 from credits.models import GENERIC_FEATURE_KEY, Feature
 
-SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SLUG = re.compile(SLUG_PATTERN.removesuffix("$") + r"\Z")  # `$` would let "key\n" through
 
 
 class FeatureExists(Conflict):

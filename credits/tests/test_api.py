@@ -274,6 +274,9 @@ def test_features_create_list_archive(internal_client, team_key_client):
         {"key": "ok", "meter_slug": "no spaces allowed"},
         {"key": "credits", "meter_slug": "api-calls"},
         {"key": "ok", "metadata_filters": ["a"]},
+        {"key": "ok\n"},  # found by fuzzing: `$` in the key's regex let a trailing newline through
+        {"key": " ok"},
+        {"key": 7},
     ],
 )
 def test_bad_features_are_400(internal_client, body):
@@ -372,6 +375,11 @@ def test_unknown_or_garbage_ids(internal_client):
     assert internal_client.post(f"/api/v1/ledgers/{who}/grants/x/void", {}, format="json").status_code == 404
     assert internal_client.get("/api/v1/ledgers/team:123/balance").json()["error"] == "invalid_attribution_id"
     assert internal_client.get(f"/api/v1/ledgers/{who}/balance?at=soon").status_code == 400
+    # Found by fuzzing: an empty time and a non-boolean flag were read as "absent" (200).
+    assert internal_client.get(f"/api/v1/ledgers/{who}/balance?at=").status_code == 400
+    assert internal_client.get(f"/api/v1/ledgers/{who}/history?to=").status_code == 400
+    assert internal_client.get("/api/v1/features?include_archived=null").status_code == 400
+    assert internal_client.get("/api/v1/features?include_archived=FALSE").status_code == 200
     assert internal_client.get(f"/api/v1/entitlements/{who}/nope").status_code == 404
     history = internal_client.get(f"/api/v1/ledgers/{who}/history?from={z(T0 + DAY)}&to={z(T0)}")
     assert (history.status_code, history.json()["error"]) == (400, "invalid_range")

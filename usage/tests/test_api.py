@@ -65,6 +65,23 @@ def test_lifecycle_then_reconcile_then_balance(internal_client):
             {"workspace_class": "", "started_at": "2026-11-23T12:00:00Z", "attribution_id": None},
             "workspace_class",
         ),
+        # Found by fuzzing: these read as valid though the schema's patterns say otherwise.
+        (
+            {"workspace_class": "g1-standard", "started_at": " 2026-11-23T12:00:00Z", "attribution_id": None},
+            "started_at",
+        ),
+        (
+            {"workspace_class": "g1-standard", "started_at": "1899-12-31T23:00:00Z", "attribution_id": None},
+            "started_at",
+        ),
+        (
+            {
+                "workspace_class": "g1-standard",
+                "started_at": "2026-11-23T12:00:00Z",
+                "attribution_id": " team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10",
+            },
+            "attribution_id",
+        ),
     ],
 )
 def test_bad_lifecycle_reports_are_400_and_store_nothing(internal_client, body, field):
@@ -145,6 +162,15 @@ def test_credit_notes_over_http(internal_client):
         {"credits": "abc", "description": "x"},
         {"credits": "1.0000001", "description": "x"},
         {"description": "x"},
+        # Found by fuzzing: each of these was accepted (or was a 500):
+        {"credits": "1e999999999", "description": "x"},  # InvalidOperation: a 500
+        {"credits": 10**30, "description": "x"},  # InvalidOperation: a 500
+        {"credits": " 3", "description": "x"},  # not the documented credits pattern
+        {"credits": "3", "description": 0},  # a number is not a string
+        {"credits": "3", "description": "x", "user_id": False},  # read as UUID(int=0)
+        {"credits": "3", "description": "x", "user_id": 7},
+        {"credits": "3", "description": "x", "user_id": "8a4f1a2e55c14b6e9a512f4d7c3e9b10"},  # no hyphens
+        {"credits": "3", "description": "x", "user_id": " 8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"},
     ],
 )
 def test_bad_credit_notes_are_400_and_store_nothing(internal_client, body):
@@ -187,6 +213,8 @@ def test_cost_center_get_creates_lazily_and_put_changes_it(internal_client, sett
         ({"billing_strategy": "paypal"}, "invalid_billing_strategy"),
         ({"spending_limit": "1.0000001"}, None),
         ({"spending_limit": True}, None),
+        ({}, "invalid"),  # found by fuzzing: an empty PUT answered 200 and changed nothing
+        ({"spending_limit": 10**30}, "invalid"),  # found by fuzzing: a 500
     ],
 )
 def test_bad_cost_center_input_is_400_and_stores_nothing(internal_client, body, code):
@@ -257,6 +285,10 @@ def test_list_usage_pages_sums_and_orders(internal_client):
         ("&page=0", "invalid"),
         ("&order=sideways", "invalid_order"),
         ("&from=last-week", "invalid_time"),
+        # Found by fuzzing:
+        (f"&page={10**30}", "invalid"),  # OFFSET past bigint: a 500
+        ("&from=", "invalid_time"),  # empty was read as "absent"
+        ("&to=0001-01-01T00:00:00Z", "invalid_time"),  # to minus 300 days overflowed: a 500
     ],
 )
 def test_list_usage_bad_ranges_and_pages_are_400(internal_client, query, code):

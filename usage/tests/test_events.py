@@ -132,6 +132,17 @@ def test_malformed_events_are_rejected_with_a_reason_and_not_stored(internal_cli
     assert stored_total(who) == 3
 
 
+@pytest.mark.parametrize("key", [17, {}, ["a"], None])
+def test_a_key_that_is_not_a_string_is_answered_as_null(internal_client, key):
+    # Found by fuzzing: the answer echoed {} back as unique_key, which the schema types string|null.
+    who = new_attribution_id()
+    response = post(internal_client, [{**event("k", who), "unique_key": key}])
+    assert response.status_code == 200
+    assert response.json()["results"] == [
+        {"unique_key": None, "status": "rejected", "reason": "unique_key must be a non-blank string"}
+    ]
+
+
 def test_times_at_the_edges_are_accepted(internal_client):
     who = new_attribution_id()
     edges = [
@@ -231,6 +242,22 @@ def test_meter_usage_windows_and_bad_queries(internal_client, team_key_client, o
         ).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("&to=", "to must be an RFC 3339 time."),  # empty is not "absent"
+        ("&from=0001-01-01T00:00:00Z", "from must be between 1900-01-01T00:00:00Z and 9000-01-01T00:00:00Z"),
+        ("&to=9999-12-31T23:59:59-23:59", "to must be between"),  # past datetime.max in UTC: was a 500
+    ],
+)
+def test_meter_usage_times_out_of_range_or_empty_are_400(internal_client, query, message):
+    who = new_attribution_id()
+    response = internal_client.get(f"/api/v1/meters/samples/usage?attribution_id={who}{query}")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_time"
+    assert response.json()["message"].startswith(message)
 
 
 def test_meters_are_listed(team_key_client):
