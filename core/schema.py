@@ -48,6 +48,23 @@ class TallyAutoSchema(AutoSchema):
     any 4xx/5xx declared without a body gets the `Error` body here.
     """
 
+    def _map_serializer(self, serializer, direction, bypass_extensions=False):
+        # An input serializer whose fields are all optional but that needs at least one of them
+        # sets `schema_min_properties` (e.g. a cost center's PUT: a limit, a strategy or both).
+        result = super()._map_serializer(serializer, direction, bypass_extensions)
+        minimum = getattr(serializer, "schema_min_properties", None)
+        if minimum and direction == "request":
+            result["minProperties"] = minimum
+        return result
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        # A body the view needs is a required body: a raw schema (the events array or object)
+        # and a serializer that needs at least one property (drf-spectacular says "optional").
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if schema and (isinstance(serializer, dict) or getattr(serializer, "schema_min_properties", None)):
+            required = True
+        return schema, required
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:

@@ -75,6 +75,19 @@ class AttributionIdField(serializers.CharField):
             raise serializers.ValidationError(exc.message, code="invalid_attribution_id") from None
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (metadata, filters): the schema says `object`, and anything else is a 400."""
+
+    default_error_messages = {"not_an_object": "{name} must be a JSON object."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_an_object", name=self.field_name)
+        return value
+
+
 class UUIDField(serializers.UUIDField):
     """A hyphenated UUID string only: DRF's own field also turns integers (and `false`) into UUIDs."""
 

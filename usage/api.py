@@ -19,7 +19,14 @@ from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
 from core.pagination import parse_page_params
 from core.params import parse_time_param
-from core.serializers import AttributionIdField, CreditsField, StrictInputSerializer, TimeField, UUIDField
+from core.serializers import (
+    AttributionIdField,
+    CreditsField,
+    JSONObjectField,
+    StrictInputSerializer,
+    TimeField,
+    UUIDField,
+)
 from usage.models.ledger import BillingStrategy
 from usage.selectors import usage_balance, usage_list
 from usage.services import (
@@ -67,12 +74,7 @@ class WorkspaceInstanceApi(APIView):
         started_at = TimeField()
         stopping_time = TimeField(required=False, allow_null=True)
         stopped_time = TimeField(required=False, allow_null=True)
-        metadata = serializers.JSONField(required=False, default=dict)
-
-        def validate_metadata(self, value):
-            if not isinstance(value, dict):
-                raise serializers.ValidationError("metadata must be a JSON object.")
-            return value
+        metadata = JSONObjectField(required=False, default=dict)
 
     class OutputSerializer(serializers.Serializer):
         instance_id = serializers.CharField()
@@ -126,6 +128,7 @@ class WorkspaceInstanceApi(APIView):
 
 class CostCenterApi(APIView):
     class InputSerializer(StrictInputSerializer):
+        schema_min_properties = 1  # spending_limit, billing_strategy or both
         spending_limit = CreditsField(required=False)
         billing_strategy = BillingStrategyField(required=False)
 

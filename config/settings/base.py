@@ -128,7 +128,7 @@ REST_FRAMEWORK = {
 TALLY_THROTTLE_ENABLED = env.bool("TALLY_THROTTLE_ENABLED", default=True)
 TALLY_THROTTLE_KEY = env("TALLY_THROTTLE_KEY", default="1200/min")  # per team API key
 TALLY_THROTTLE_USER = env("TALLY_THROTTLE_USER", default="600/min")  # per signed-in user
-TALLY_THROTTLE_ANON = env("TALLY_THROTTLE_ANON", default="60/min")  # per IP: no or failed credentials
+TALLY_THROTTLE_ANON = env("TALLY_THROTTLE_ANON", default="600/min")  # per IP: no or failed credentials
 TALLY_THROTTLE_INGEST = env("TALLY_THROTTLE_INGEST", default="3000/min")  # POST /api/v1/events per key
 TALLY_THROTTLE_INTERNAL = env("TALLY_THROTTLE_INTERNAL", default="")  # internal token: exempt
 # How many reverse proxies in front of Tally append to X-Forwarded-For; 0: REMOTE_ADDR is the client.

@@ -15,7 +15,7 @@ from core.auth import IsStaffOrInternal
 from core.errors import Conflict, NotFound
 from core.pagination import pagination_block, parse_page_params
 from core.params import parse_bool_param
-from core.serializers import StrictInputSerializer
+from core.serializers import JSONObjectField, StrictInputSerializer
 from credits.api.serializers import FeatureSerializer, PaginationSerializer, pagination_example
 from credits.models import GENERIC_FEATURE_KEY
 from credits.selectors import feature_get, feature_list
@@ -49,12 +49,7 @@ class FeatureListCreateApi(APIView):
         key = FeatureSlugField()
         name = serializers.CharField(max_length=200, required=False, allow_blank=True)
         meter_slug = FeatureSlugField(required=False, default=GENERIC_FEATURE_KEY)
-        metadata_filters = serializers.JSONField(required=False, default=dict)
-
-        def validate_metadata_filters(self, value):
-            if not isinstance(value, dict):
-                raise serializers.ValidationError("metadata_filters must be a JSON object.")
-            return value
+        metadata_filters = JSONObjectField(required=False, default=dict)
 
     @extend_schema_serializer(component_name="FeatureList")
     class OutputListSerializer(serializers.Serializer):

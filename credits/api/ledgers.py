@@ -16,7 +16,13 @@ from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import Conflict
 from core.pagination import pagination_block, parse_page_params
-from core.serializers import AttributionIdField, CreditsField, StrictInputSerializer, TimeField
+from core.serializers import (
+    AttributionIdField,
+    CreditsField,
+    JSONObjectField,
+    StrictInputSerializer,
+    TimeField,
+)
 from credits.api.serializers import (
     ATTRIBUTION_EXAMPLE,
     GRANT_EXAMPLE,
@@ -117,7 +123,7 @@ class GrantListCreateApi(APIView):
         effective_at = TimeField(required=False, allow_null=True, default=None, help_text="Default: now")
         expiration = serializers.JSONField(required=False, allow_null=True, default=None)
         rollover = serializers.JSONField(required=False, allow_null=True, default=None)
-        metadata = serializers.JSONField(required=False, default=dict)
+        metadata = JSONObjectField(required=False, default=dict)
 
         def to_internal_value(self, data):
             data = with_aliases(data, {"feature_key": "feature"})
@@ -147,11 +153,6 @@ class GrantListCreateApi(APIView):
             nested = GrantListCreateApi.RolloverInputSerializer(data=value)
             nested.is_valid(raise_exception=True)
             return nested.validated_data
-
-        def validate_metadata(self, value):
-            if not isinstance(value, dict):
-                raise serializers.ValidationError("metadata must be a JSON object.")
-            return value
 
     @extend_schema_serializer(component_name="GrantList")
     class OutputListSerializer(serializers.Serializer):
