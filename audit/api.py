@@ -10,8 +10,8 @@ from audit.selectors import audit_events_list
 from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
 from core.pagination import PagePagination
+from core.params import parse_time_param
 from core.serializers import TimeField
-from core.timeutils import parse_rfc3339
 from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 
 
@@ -85,8 +85,8 @@ class AuditEventListApi(APIView):
             object_type=params.get("object_type") or None,
             object_id=params.get("object_id") or None,
             attribution_id=normalize_attribution_id(attribution_id) if attribution_id else None,
-            start=parse_rfc3339(params["from"], field="from") if params.get("from") else None,
-            end=parse_rfc3339(params["to"], field="to") if params.get("to") else None,
+            start=parse_time_param(params, "from"),
+            end=parse_time_param(params, "to"),
         )
         paginator = PagePagination()
         page = paginator.paginate_queryset(events, request, view=self)

@@ -79,12 +79,30 @@ class AttributionIdField(serializers.CharField):
 class JSONObjectField(serializers.JSONField):
     """A JSON object (metadata, filters): the schema says `object`, and anything else is a 400."""
 
-    default_error_messages = {"not_an_object": "{name} must be a JSON object."}
+    default_error_messages = {
+        "not_an_object": "{name} must be a JSON object.",
+        "bad_number": "{name} holds a number out of range.",
+    }
 
     def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        if not isinstance(value, dict):
+        if not isinstance(data, dict):
             self.fail("not_an_object", name=self.field_name)
+        return super().to_internal_value(self._plain_numbers(data))
+
+    def _plain_numbers(self, value):
+        """The request parser reads every JSON number as a Decimal (money stays exact); free-form
+        metadata is stored as JSON, so its numbers go back to what JSON holds: an int, or a
+        float for a fraction (never money: metadata is only labels and filters)."""
+        if isinstance(value, dict):
+            return {key: self._plain_numbers(inner) for key, inner in value.items()}
+        if isinstance(value, list):
+            return [self._plain_numbers(inner) for inner in value]
+        if isinstance(value, decimal.Decimal):
+            if not value.is_finite() or abs(value.adjusted()) > 300:
+                self.fail("bad_number", name=self.field_name)
+            if value == value.to_integral_value():
+                return int(value)
+            return float(value)
         return value
 
 

@@ -132,10 +132,22 @@ class FeatureDetailApi(APIView):
             return [IsStaffOrInternal()]
         return super().get_permissions()
 
-    @extend_schema(responses=FeatureSerializer, summary="One feature", operation_id="api_v1_features_get")
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "include_archived",
+                OpenApiTypes.BOOL,
+                description="Default false: an archived (deleted) feature answers 404, as after any DELETE",
+            )
+        ],
+        responses=FeatureSerializer,
+        summary="One feature",
+        operation_id="api_v1_features_get",
+    )
     def get(self, request, key: str):
         feature = feature_get(key=key)
-        if feature is None:
+        include_archived = parse_bool_param(request.query_params, "include_archived")
+        if feature is None or (feature.archived_at is not None and not include_archived):
             raise NotFound(f"There is no feature {key!r}.", code="feature_not_found")
         return Response(FeatureSerializer(feature).data)
 
