@@ -382,8 +382,12 @@ def compute_balance(
     starting_balances: Mapping[GrantId, Decimal] | None = None,
     starting_overage: Mapping[FeatureKey, Decimal] | None = None,
     features: Iterable[FeatureKey] = (),
+    rollover_at: Iterable[datetime] | None = None,
 ) -> BalanceResult:
     """Burn usage in [start, end) down through the grants; the state at `end`.
+
+    `rollover_at`: the resets at which rollover children may be created (None: every reset);
+    at any other reset only the children passed in `grants` carry the rollover.
 
     `grants`: every grant that may be active in the period, rollover children stored earlier
     included. `resets`: the ledger's resets up to `end`; those at or before `start` are not
@@ -418,13 +422,15 @@ def compute_balance(
     segments: list[Segment] = []
     rollover_children: list[GrantSpec] = []
     reset_set = set(reset_times)
+    creating = reset_set if rollover_at is None else {truncate_to_minute(t) for t in rollover_at}
     moment = period_start
     while moment < period_end:
         phase_end = _next_boundary(moment, period_end, states.values(), reset_times)
         segments.append(_burn_phase(moment, phase_end, states, overage, usage, usage_total))
         moment = phase_end
         if moment in reset_set:
-            rollover_children.extend(_roll_over(moment, states, reset_times))
+            if moment in creating:
+                rollover_children.extend(_roll_over(moment, states, reset_times))
             for feature, owed in overage.items():
                 dropped_overage[feature] += owed
                 overage[feature] = ZERO

@@ -320,8 +320,13 @@ def ledger_compute(
     track_everything: bool = False,
     use_snapshot: bool = True,
     snapshot: BalanceSnapshot | object | None = _UNREAD,
+    rollover_at: datetime | None = None,
 ) -> LedgerComputation:
     """Run the engine for `ledger` up to `at` (truncated to the minute) from its newest snapshot.
+
+    Rollover children are created only at `rollover_at` (the reset being made, which stores
+    them); at every other stored reset the children are the ones stored when it ran, so a reset's
+    rollover never changes afterwards, even when usage before it does.
 
     `features`: the engine keys to account for; None means the ledger's own view, the rated
     credits plus every feature with a grant in the current period (with `track_everything`,
@@ -436,6 +441,7 @@ def ledger_compute(
         starting_balances=starting_balances,
         starting_overage=starting_overage,
         features=tracked,
+        rollover_at=[rollover_at] if rollover_at is not None else [],
     )
 
     return LedgerComputation(

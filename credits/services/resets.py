@@ -76,7 +76,7 @@ def ledger_reset(
         ledger.last_reset_at = moment
         ledger.save(update_fields=["last_reset_at", "updated_at"])
         computation = ledger_compute(
-            attribution_id=attribution_id, ledger=ledger, at=moment, track_everything=True
+            attribution_id=attribution_id, ledger=ledger, at=moment, track_everything=True, rollover_at=moment
         )
         children: dict[RolloverChildId, Grant] = {}
         parents = Grant.objects.in_bulk([spec.parent_id for spec in computation.result.rollover_children])
