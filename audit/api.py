@@ -84,7 +84,8 @@ class AuditEventListApi(APIView):
             action=params.get("action") or None,
             object_type=params.get("object_type") or None,
             object_id=params.get("object_id") or None,
-            attribution_id=normalize_attribution_id(attribution_id) if attribution_id else None,
+            # Present but empty is a 400 like any malformed id (it does not mean "no filter").
+            attribution_id=normalize_attribution_id(attribution_id) if attribution_id is not None else None,
             start=parse_time_param(params, "from"),
             end=parse_time_param(params, "to"),
         )

@@ -1,6 +1,7 @@
 """DRF fields for Tally's wire formats: credits as 6-place strings, RFC 3339 times with Z."""
 
 import decimal
+import math
 import re
 
 from drf_spectacular.utils import extend_schema_field
@@ -98,11 +99,14 @@ class JSONObjectField(serializers.JSONField):
         if isinstance(value, list):
             return [self._plain_numbers(inner) for inner in value]
         if isinstance(value, decimal.Decimal):
-            if not value.is_finite() or abs(value.adjusted()) > 300:
+            if not value.is_finite() or value.adjusted() > 4000:  # no JSON number is that large
                 self.fail("bad_number", name=self.field_name)
             if value == value.to_integral_value():
                 return int(value)
-            return float(value)
+            as_float = float(value)  # a tiny fraction becomes 0.0 or a subnormal, as JSON readers do
+            if math.isinf(as_float):
+                self.fail("bad_number", name=self.field_name)
+            return as_float
         return value
 
 

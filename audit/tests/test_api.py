@@ -108,7 +108,8 @@ def test_bad_filters_are_400_in_the_error_shape(internal_client):
     backwards = internal_client.get(URL, {"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"})
     too_many = internal_client.get(URL, {"per_page": 5000})
     empty_to = internal_client.get(URL + "?to=")  # present but empty: not "no bound" (schemathesis)
-    assert [r.status_code for r in (bad_time, backwards, too_many, empty_to)] == [400, 400, 400, 400]
+    empty_who = internal_client.get(URL + "?attribution_id=")
+    assert [r.status_code for r in (bad_time, backwards, too_many, empty_to, empty_who)] == [400] * 5
     assert backwards.json()["error"] == "invalid_range"
     assert set(bad_time.json()) >= {"error", "message"}
 

@@ -117,15 +117,22 @@ def test_human_pages_keep_html_errors(client):
 @pytest.mark.django_db
 def test_metadata_keeps_its_numbers_and_refuses_what_json_cannot_hold(internal_client, team):
     # The parser reads JSON numbers as Decimals; metadata used to answer "Value must be valid
-    # JSON" for {"x": 1.5}. Now 1.5 and 7 are stored as the numbers they were; 1e999 is a 400.
+    # JSON" for {"x": 1.5}. Now 1.5 and 7 are stored as the numbers they were; 1e5000 is a 400.
     url = f"/api/v1/ledgers/{team.attribution_id}/grants"
-    body = '{"amount": "5", "metadata": {"ratio": 1.5, "count": 7, "nested": [0.25, {"n": 2}]}}'
+    body = (
+        '{"amount": "5", "metadata": {"ratio": 1.5, "count": 7, "nested": [0.25, {"n": 2}], "tiny": 1e-320}}'
+    )
     created = internal_client.post(url, body, content_type="application/json")
     assert created.status_code == 201, created.json()
-    assert created.json()["metadata"] == {"ratio": 1.5, "count": 7, "nested": [0.25, {"n": 2}]}
+    assert created.json()["metadata"] == {
+        "ratio": 1.5,
+        "count": 7,
+        "nested": [0.25, {"n": 2}],
+        "tiny": 1e-320,
+    }
 
     too_big = internal_client.post(
-        url, '{"amount": "5", "metadata": {"x": 1e999}}', content_type="application/json"
+        url, '{"amount": "5", "metadata": {"x": 1e5000}}', content_type="application/json"
     )
     assert too_big.status_code == 400
     assert too_big.json()["message"] == "metadata: metadata holds a number out of range."
