@@ -102,9 +102,9 @@ def _close_batch(
 ) -> list[tuple[str, str, CycleClose | None]]:
     """Close a batch, on `workers` threads with a database connection each.
 
-    Each close is a few dozen short queries, so the time goes to round trips, not CPU: threads
-    waiting on PostgreSQL overlap well even on two cores. Every thread runs in a copy of the
-    caller's context (the job's actor and request id reach what it writes) and closes its
+    Each close is a few dozen short queries: threads overlap the waits on PostgreSQL (the Python
+    work itself shares one interpreter; docs/benchmarks.md has the figures). Every thread runs in
+    a copy of the caller's context (the job's actor and request id reach what it writes) and closes its
     connection when the batch is done.
     """
     if workers <= 1 or len(attribution_ids) <= 1:
