@@ -27,7 +27,6 @@ from django.utils import timezone
 from core.metrics import JOB_LOCK_LOST, REDIS_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
-BACKEND_ERRORS = (redis.RedisError, OSError)
 
 
 _EXTEND_SCRIPT = """
@@ -176,7 +175,7 @@ class JobLock:
             self.acquired = False
             try:
                 self.backend.release(self.name, self.token)
-            except (LockStoreUnavailable, *BACKEND_ERRORS) as exc:  # the key expires by itself
+            except LockStoreUnavailable as exc:  # the key expires by itself
                 REDIS_UNAVAILABLE.labels(component="job_lock").inc()
                 logger.warning(
                     "Job lock %s not released (%s); it expires within %.0f s.", self.name, exc, self.ttl
