@@ -37,15 +37,12 @@ UNSNAPSHOTTED_QUERIES = 20
 
 def bench_database_url(name: str) -> str:
     """The server of DATABASE_URL, database `name` (created when missing)."""
-    import psycopg
+    from core.pgadmin import ensure_database
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tally")
-    parts = urlsplit(base)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
+    url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    ensure_database(url)
+    return url
 
 
 def setup_django(database_url: str) -> None:

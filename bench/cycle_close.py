@@ -23,18 +23,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tally_bench_cycles")
 
 
-def ensure_database(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def build(count: int, start, now) -> list[str]:
     from decimal import Decimal
 
@@ -83,6 +71,8 @@ def main() -> None:
     parser.add_argument("--cost-centers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=None, help="default: TALLY_CYCLE_CLOSE_WORKERS")
     args = parser.parse_args()
+    from core.pgadmin import ensure_database
+
     ensure_database(os.environ["DATABASE_URL"])
     import django
 

@@ -8,22 +8,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tally_bench_ingest"
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"[bench-server] created database {name}", flush=True)
 
 
 def main() -> int:
@@ -36,7 +23,11 @@ def main() -> int:
         "INTERNAL_SERVICE_TOKEN": os.environ.get("INTERNAL_SERVICE_TOKEN", "bench-token"),
         "LOG_LEVEL": "WARNING",
     }
-    ensure_database(url)
+    sys.path.insert(0, str(ROOT))
+    from core.pgadmin import ensure_database
+
+    if ensure_database(url):
+        print(f"[bench-server] created database {url.rsplit('/', 1)[1]}", flush=True)
     print("[bench-server] migrating (first time: about a minute)", flush=True)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True

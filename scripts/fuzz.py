@@ -21,7 +21,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,17 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(env: dict, exporter_url: str) -> dict:
@@ -96,7 +84,9 @@ def main(extra: list[str]) -> int:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "ERROR"),  # 4xx are the point here, not news
     }
     say(f"scratch database {url}: recreating and migrating")
-    recreate_database(url)
+    from core.pgadmin import ensure_database
+
+    ensure_database(url, recreate=True)
     from usage.traffic.devtools import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
 
     generator = TrafficGenerator(node_id="node-world", accounts=make_accounts(2, seed=7), seed=7)
