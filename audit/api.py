@@ -11,8 +11,8 @@ from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
 from core.pagination import PagePagination
 from core.params import parse_time_param
+from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 from core.serializers import TimeField
-from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 
 
 class AuditEventSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
-"""Names the actor of every HTTP request for the audit trail (see audit.context)."""
+"""Names the actor of every HTTP request for the audit trail (see core.context)."""
 
-from audit.context import (
+from core.context import (
     SOURCE_ADMIN,
     SOURCE_API,
     SOURCE_WEB,

@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from audit import context
+from core import context
 
 
 class AuditEvent(models.Model):

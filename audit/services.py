@@ -7,9 +7,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from audit.context import Actor, current_actor
 from audit.models import AuditEvent
-from core.context import current_request_id
+from core.context import Actor, current_actor, current_request_id
 from core.timeutils import format_rfc3339
 
 # Key material never goes into the trail, whatever a caller passes.
@@ -70,7 +69,7 @@ def audit_record(
     """One audit event for a change, written in the change's own transaction: call it inside
     the service's atomic block, after the change, so both commit or neither does.
 
-    The actor (and source) is the current one from audit.context unless given.
+    The actor (and source) is the current one from core.context unless given.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError(f"audit_record({action}) must run inside the transaction of the change.")

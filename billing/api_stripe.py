@@ -18,9 +18,10 @@ from billing.services.stripe_ops import (
 from core.access import ensure_can_read, ensure_is_owner
 from core.api import caller_name
 from core.errors import Forbidden
+from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import StrictInputSerializer
 
-ATTRIBUTION = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
+ATTRIBUTION = ATTRIBUTION_EXAMPLE
 
 
 OWNER_ONLY = OpenApiResponse(description="Not a signed-in owner of the team, nor staff (`owner_required`)")

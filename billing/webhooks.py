@@ -13,12 +13,12 @@ from django.dispatch import receiver
 from djstripe import signals as djstripe_signals
 from djstripe.event_handlers import djstripe_receiver
 
-from audit.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
 from billing.models import WebhookOutcome
 from billing.services.disputes import dispute_sync
 from billing.services.invoices import invoice_finalize
 from billing.services.stripe_ops import attribution_for_customer, subscriptions_tax_state_update
 from billing.stripe_gateway import STRIPE_WEBHOOK_DELIVERIES, STRIPE_WEBHOOKS
+from core.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
 from usage.selectors import cost_center_get
 from usage.services import cost_center_set
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from audit.context import acting_as, job_actor
+from core.context import acting_as, job_actor
 from core.locks import job_lock
 from core.metrics import JOB_DURATION, JOB_RUNS
 from core.models import JobRun

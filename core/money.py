@@ -2,12 +2,12 @@
 
 `to_credits` accepts Decimal, int and decimal strings; a float raises TypeError. A computed
 charge is quantized once, from the whole quantity, with ROUND_HALF_EVEN (`quantize_credits`).
+
+Pure: no Django, no ORM (the pricers and the burn-down engine build on it). The model fields
+that store credits and rates are in core.fields.
 """
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-
-from django.core import checks
-from django.db import models
 
 CREDITS_PLACES = 6
 CREDITS_MAX_DIGITS = 24
@@ -17,14 +17,14 @@ RATE_MAX_DIGITS = 30
 ZERO = Decimal("0.000000")
 
 
-def _refuse_float(value: object) -> None:
+def refuse_float(value: object) -> None:
     if isinstance(value, float):
         raise TypeError(f"Credits must be Decimal, int or a decimal string, never float (got {value!r}).")
 
 
 def to_decimal(value: Decimal | int | str) -> Decimal:
     """Any exact number as a Decimal; floats and non-finite values refused."""
-    _refuse_float(value)
+    refuse_float(value)
     if isinstance(value, bool):
         raise TypeError("A boolean is not an amount.")
     if isinstance(value, Decimal):
@@ -60,57 +60,3 @@ def to_credits(value: Decimal | int | str) -> Decimal:
 def format_credits(value: Decimal | int | str) -> str:
     """The JSON form of credits: a string with exactly 6 places, e.g. "12.500000"."""
     return f"{quantize_credits(value):.{CREDITS_PLACES}f}"
-
-
-class CreditsField(models.DecimalField):
-    """Every credit amount in Tally: DecimalField(max_digits=24, decimal_places=6), no floats."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs["max_digits"] = CREDITS_MAX_DIGITS
-        kwargs["decimal_places"] = CREDITS_PLACES
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self):
-        name, path, args, kwargs = super().deconstruct()
-        kwargs.pop("max_digits", None)
-        kwargs.pop("decimal_places", None)
-        return name, path, args, kwargs
-
-    def to_python(self, value):
-        _refuse_float(value)
-        return super().to_python(value)
-
-    def get_prep_value(self, value):
-        _refuse_float(value)
-        return super().get_prep_value(value)
-
-    def check(self, **kwargs):
-        return [*super().check(**kwargs), *self._check_default()]
-
-    def _check_default(self):
-        if isinstance(self.default, float):
-            return [checks.Error("CreditsField default must not be a float.", obj=self)]
-        return []
-
-
-class RateField(models.DecimalField):
-    """Rates may be finer than credits: DecimalField(max_digits=30, decimal_places=15)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs["max_digits"] = RATE_MAX_DIGITS
-        kwargs["decimal_places"] = RATE_PLACES
-        super().__init__(*args, **kwargs)
-
-    def deconstruct(self):
-        name, path, args, kwargs = super().deconstruct()
-        kwargs.pop("max_digits", None)
-        kwargs.pop("decimal_places", None)
-        return name, path, args, kwargs
-
-    def to_python(self, value):
-        _refuse_float(value)
-        return super().to_python(value)
-
-    def get_prep_value(self, value):
-        _refuse_float(value)
-        return super().get_prep_value(value)

@@ -11,6 +11,23 @@ from core.pagination import MAX_PAGE, MAX_PER_PAGE
 from core.serializers import CREDITS_PATTERN
 from core.timeutils import TIME_PATTERN
 
+# --- Shared by every app's OpenAPI examples and list responses -------------------------------
+
+ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
+
+
+class PaginationSerializer(serializers.Serializer):
+    """The `pagination` block of every list response (core.pagination builds it)."""
+
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    total = serializers.IntegerField()
+    total_pages = serializers.IntegerField()
+
+
+def pagination_example(total: int, per_page: int = 50) -> dict:
+    return {"page": 1, "per_page": per_page, "total": total, "total_pages": 1 if total else 0}
+
 
 @extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):

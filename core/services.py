@@ -3,9 +3,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
+from core.hooks import change_recorded
 from core.models import APIKey, generate_api_key, hash_api_key
 
 
@@ -35,7 +35,7 @@ def api_key_create(*, name: str, attribution_id: str, created_by=None) -> tuple[
     )
     api_key.full_clean()
     api_key.save()
-    audit_record(
+    change_recorded(
         action="api_key.created",
         object_type="api_key",
         object_id=api_key.pk,
@@ -53,7 +53,7 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
     before = _audit_state(api_key)
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at", "updated_at"])
-    audit_record(
+    change_recorded(
         action="api_key.revoked",
         object_type="api_key",
         object_id=api_key.pk,
@@ -68,7 +68,7 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
 def api_key_delete(*, api_key: APIKey) -> None:
     """Remove a key's row (the admin's delete); its history stays in the audit trail."""
     api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
-    audit_record(
+    change_recorded(
         action="api_key.deleted",
         object_type="api_key",
         object_id=api_key.pk,

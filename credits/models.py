@@ -11,8 +11,8 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.attribution import MAX_LENGTH as ATTRIBUTION_MAX_LENGTH
+from core.fields import CreditsField
 from core.models import TimeStampedModel
-from core.money import CreditsField
 from credits.engine import MAX_PRIORITY, ExpirationUnit, RolloverType
 
 GENERIC_FEATURE_KEY = "credits"

@@ -19,6 +19,7 @@ from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
 from core.pagination import parse_page_params
 from core.params import parse_time_param
+from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import (
     AttributionIdField,
     CreditsField,
@@ -36,8 +37,6 @@ from usage.services import (
     workspace_instance_report,
 )
 from usage.tasks import rate_usage_work
-
-ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
 
 class UsageEntrySerializer(serializers.Serializer):

@@ -17,6 +17,7 @@ from core.auth import is_internal
 from core.errors import PayloadTooLarge, ValidationFailed
 from core.pagination import PagePagination
 from core.params import parse_time_param
+from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import TimeField
 from usage.models import Meter
 from usage.selectors_meters import meter_get, meter_usage_windows
@@ -86,13 +87,13 @@ class EventIngestApi(APIView):
                 value=[
                     {
                         "unique_key": "node-7:2026-11-23T12:00",
-                        "attribution_id": "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10",
+                        "attribution_id": ATTRIBUTION_EXAMPLE,
                         "occurred_at": "2026-11-23T12:00:00Z",
                         "amounts": {"container-seconds": 60, "samples": 1200},
                     },
                     {
                         "unique_key": "node-7:2026-11-23T12:01",
-                        "attribution_id": "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10",
+                        "attribution_id": ATTRIBUTION_EXAMPLE,
                         "occurred_at": "2026-11-23T12:01:00Z",
                         "amounts": {"container-seconds": 60},
                         "metadata": {"node": "node-7"},

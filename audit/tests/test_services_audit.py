@@ -8,12 +8,11 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from audit.context import KIND_JOB, SOURCE_JOB, acting_as, job_actor
 from audit.models import AuditEvent
 from audit.services import audit_record, audit_value, free_form
 from audit.tests.factories import AuditEventFactory
 from billing.services.cycles import cycles_close_due
-from core.context import request_id_var
+from core.context import KIND_JOB, SOURCE_JOB, acting_as, job_actor, request_id_var
 from core.jobs import run_job
 from credits.services.grants import grant_create
 from usage.models import UsageEntry

@@ -5,13 +5,13 @@ from decimal import Decimal
 
 import pytest
 
-from audit.context import acting_as, job_actor
 from audit.models import AuditEvent
 from billing.models import UsageReport
 from billing.selectors import billable_credits
 from billing.services.cycles import cycle_close, cycles_close_due
 from billing.services.reporting import usage_report_send, usage_reports_send
 from billing.services.stripe_ops import customer_create
+from core.context import acting_as, job_actor
 from credits.services.grants import grant_create
 from usage.models import CostCenter, UsageEntry
 from usage.selectors import usage_balance

@@ -5,7 +5,8 @@ from django.db import connection, models, transaction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.money import CreditsField, format_credits, quantize_credits, to_credits
+from core.fields import CreditsField
+from core.money import format_credits, quantize_credits, to_credits
 
 
 class CreditsProbe(models.Model):

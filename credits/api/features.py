@@ -15,8 +15,9 @@ from core.auth import IsStaffOrInternal
 from core.errors import Conflict, NotFound
 from core.pagination import pagination_block, parse_page_params
 from core.params import parse_bool_param
+from core.schema import PaginationSerializer, pagination_example
 from core.serializers import JSONObjectField, StrictInputSerializer
-from credits.api.serializers import FeatureSerializer, PaginationSerializer, pagination_example
+from credits.api.serializers import FeatureSerializer
 from credits.models import GENERIC_FEATURE_KEY
 from credits.selectors import feature_get, feature_list
 from credits.services import FeatureExists, feature_archive, feature_create

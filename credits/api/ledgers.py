@@ -16,6 +16,7 @@ from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import Conflict
 from core.pagination import pagination_block, parse_page_params
+from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 from core.serializers import (
     AttributionIdField,
     CreditsField,
@@ -23,15 +24,7 @@ from core.serializers import (
     StrictInputSerializer,
     TimeField,
 )
-from credits.api.serializers import (
-    ATTRIBUTION_EXAMPLE,
-    GRANT_EXAMPLE,
-    GrantSerializer,
-    LedgerSerializer,
-    PaginationSerializer,
-    pagination_example,
-    with_aliases,
-)
+from credits.api.serializers import GRANT_EXAMPLE, GrantSerializer, LedgerSerializer, with_aliases
 from credits.engine import MAX_PRIORITY
 from credits.models import EXPIRATION_UNITS, ROLLOVER_TYPES
 from credits.selectors import grant_list, ledger_get

@@ -8,8 +8,8 @@ from rest_framework.views import APIView
 from core.access import ensure_can_read
 from core.pagination import parse_page_params
 from core.params import parse_time_param
+from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer
 from core.serializers import CreditsField, TimeField
-from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer
 from credits.selectors import entitlement_value, ledger_balance, ledger_history
 
 

@@ -3,9 +3,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import CreditsField, TimeField
-
-ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
 
 def with_aliases(data, aliases: dict[str, str]):
@@ -79,17 +78,6 @@ class GrantSerializer(serializers.Serializer):
                 "min_amount": grant.rollover_min_amount,
             }
         ).data
-
-
-class PaginationSerializer(serializers.Serializer):
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    total = serializers.IntegerField()
-    total_pages = serializers.IntegerField()
-
-
-def pagination_example(total: int, per_page: int = 50) -> dict:
-    return {"page": 1, "per_page": per_page, "total": total, "total_pages": 1 if total else 0}
 
 
 GRANT_EXAMPLE = {

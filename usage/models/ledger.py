@@ -5,8 +5,8 @@ import uuid
 from django.db import models
 
 from core.errors import Conflict
+from core.fields import CreditsField
 from core.models import TimeStampedModel
-from core.money import CreditsField
 
 
 class UsageEntry(TimeStampedModel):

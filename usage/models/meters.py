@@ -2,8 +2,8 @@
 
 from django.db import models
 
+from core.fields import RateField
 from core.models import TimeStampedModel
-from core.money import RateField
 
 
 class Meter(TimeStampedModel):

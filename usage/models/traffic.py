@@ -2,8 +2,8 @@
 
 from django.db import models
 
+from core.fields import CreditsField, RateField
 from core.models import TimeStampedModel
-from core.money import CreditsField, RateField
 
 MULTIPLIER_DIGITS = 12
 MULTIPLIER_PLACES = 6
