@@ -17,7 +17,7 @@ from core.access import ensure_can_read
 from core.api import JOB_RESPONSES, caller_name, run_job_now
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
-from core.pagination import parse_page_params
+from core.pagination import paginated_response, parse_page_params
 from core.params import parse_time_param
 from core.serializers import (
     AttributionIdField,
@@ -213,24 +213,21 @@ class UsageListApi(APIView):
         attribution_id = ensure_can_read(request.user, params["attribution_id"])
         start = parse_time_param(params, "from")
         end = parse_time_param(params, "to")
-        page, per_page = parse_page_params(params)
+        parse_page_params(params)  # a bad page is a 400 before the range is checked
         result = usage_list(
             attribution_id=attribution_id,
             start=start,
             end=end,
             now=timezone.now(),
-            page=page,
-            per_page=per_page,
             order=params.get("order", "desc"),
         )
-        return Response(
-            self.OutputSerializer(
-                {
-                    "entries": result.entries,
-                    "credits_used": result.credits_used,
-                    "pagination": result.pagination,
-                }
-            ).data
+        return paginated_response(
+            request=request,
+            rows=result.entries,
+            serializer_class=UsageEntrySerializer,
+            view=self,
+            results_key="entries",
+            credits_used=CreditsField().to_representation(result.credits_used),
         )
 
 
