@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from billing.models import Team
 from billing.services import team_create
-from billing.tasks import reconcile_invoices_work, reset_usage_work
+from billing.services.jobs import reconcile_invoices_work, reset_usage_work
 from core.access import ensure_can_read, visible_attribution_ids
 from core.api import JOB_RESPONSES, run_job_now
 from core.attribution import parse_attribution_id
