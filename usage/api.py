@@ -28,14 +28,13 @@ from core.serializers import (
     UUIDField,
 )
 from usage.models.ledger import BillingStrategy
-from usage.selectors import usage_balance, usage_list
+from usage.selectors import cost_center_get_or_default, usage_balance, usage_list
 from usage.services import (
-    cost_center_get_or_create,
     cost_center_set,
     credit_note_add,
     workspace_instance_report,
 )
-from usage.tasks import rate_usage_work
+from usage.services.jobs import rate_usage_work
 
 ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
@@ -145,7 +144,8 @@ class CostCenterApi(APIView):
     @extend_schema(responses=CostCenterSerializer, summary="GetCostCenter (created lazily)")
     def get(self, request, attribution_id: str):
         attribution_id = ensure_can_read(request.user, attribution_id)
-        return Response(CostCenterSerializer(cost_center_get_or_create(attribution_id=attribution_id)).data)
+        cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=timezone.now())
+        return Response(CostCenterSerializer(cost_center).data)
 
     @extend_schema(
         request=InputSerializer,
