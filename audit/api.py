@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from audit.selectors import audit_events_list
 from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
-from core.pagination import PagePagination
+from core.pagination import paginated_response
 from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 from core.serializers import TimeField
@@ -89,6 +89,6 @@ class AuditEventListApi(APIView):
             start=parse_time_param(params, "from"),
             end=parse_time_param(params, "to"),
         )
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(events, request, view=self)
-        return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)
+        return paginated_response(
+            request=request, rows=events, serializer_class=AuditEventSerializer, view=self
+        )

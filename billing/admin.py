@@ -6,10 +6,10 @@ from django.utils.safestring import mark_safe
 from djstripe.models import Invoice, Subscription
 
 from billing.models import DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
-from billing.selectors import billable_credits
+from billing.selectors import billable_credits, customer_for_attribution
 from billing.services.disputes import dispute_resolve
 from billing.services.reporting import usage_report_send
-from billing.services.stripe_ops import customer_for_attribution, subscription_cancel
+from billing.services.stripe_ops import subscription_cancel
 from core.admin_tools import ReadOnlyAdminMixin, money
 from core.errors import ApplicationError
 from core.models import APIKey

@@ -6,13 +6,13 @@ from rest_framework.views import APIView
 
 from billing.models import Team
 from billing.services import team_create
-from billing.tasks import reconcile_invoices_work, reset_usage_work
+from billing.services.jobs import reconcile_invoices_work, reset_usage_work
 from core.access import ensure_can_read, visible_attribution_ids
 from core.api import JOB_RESPONSES, run_job_now
 from core.attribution import parse_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed
-from core.pagination import PagePagination
+from core.pagination import PagePagination, paginated_response
 from core.serializers import StrictInputSerializer
 
 
@@ -44,9 +44,9 @@ class TeamListCreateApi(APIView):
         if visible is not None:
             uuids = [parse_attribution_id(a).uuid for a in visible if a.startswith("team:")]
             teams = teams.filter(uuid__in=uuids)
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(teams, request, view=self)
-        return paginator.get_paginated_response(TeamOutputSerializer(page, many=True).data)
+        return paginated_response(
+            request=request, rows=teams, serializer_class=TeamOutputSerializer, view=self
+        )
 
     @extend_schema(
         request=InputSerializer,

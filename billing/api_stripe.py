@@ -5,12 +5,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.selectors import billable_summary
+from billing.selectors import billable_summary, customer_get, preferred_currency
 from billing.services.stripe_ops import (
     customer_create,
-    customer_get,
     hold_payment_intent_create,
-    preferred_currency,
     price_information,
     subscription_cancel,
     subscription_create,

@@ -13,8 +13,7 @@ from billing.models import DisputeBlock, Team
 from billing.selectors import billable_credits
 from core.money import ZERO, quantize_credits
 from usage.models import UsageEntry
-from usage.selectors import USAGE_KINDS, usage_balance
-from usage.services import cost_center_get_or_create
+from usage.selectors import USAGE_KINDS, cost_center_get_or_default, usage_balance
 
 CHART_KINDS = [k.value for k in USAGE_KINDS]
 CHART_COLOURS = {"workspace": "#2f6fed", "meter": "#0f9d8a", "traffic": "#c77c02"}
@@ -116,7 +115,7 @@ def team_billing_overview(*, team: Team, now: datetime | None = None) -> Billing
 
     now = now or timezone.now()
     attribution_id = team.attribution_id
-    cost_center = cost_center_get_or_create(attribution_id=attribution_id)
+    cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=now)
     billable = billable_credits(attribution_id=attribution_id, now=now)
     limit = cost_center.spending_limit
     used = int((billable / limit) * 100) if limit > 0 else 0

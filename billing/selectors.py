@@ -1,7 +1,9 @@
 from django.db.models import QuerySet
+from djstripe.models import Customer
 
 from billing.models import Membership, Team
-from core.attribution import team_attribution_id
+from core.attribution import normalize_attribution_id, team_attribution_id
+from core.errors import NotFound
 
 
 def team_list_for_user(*, user) -> QuerySet[Team]:
@@ -42,11 +44,10 @@ def billable_summary(*, attribution_id: str, now=None) -> dict:
     from django.utils import timezone
 
     from credits.selectors.coverage import credits_covered
-    from usage.selectors import usage_balance
-    from usage.services import cost_center_get_or_create
+    from usage.selectors import cost_center_get_or_default, usage_balance
 
     now = now or timezone.now()
-    cost_center = cost_center_get_or_create(attribution_id=attribution_id)
+    cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=now)
     balance = usage_balance(attribution_id=attribution_id)
     covered = credits_covered(attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now)
     return {
@@ -58,3 +59,22 @@ def billable_summary(*, attribution_id: str, now=None) -> dict:
         "cycle_start": cost_center.billing_cycle_start,
         "blocked": cost_center.blocked_at is not None,
     }
+
+
+def customer_for_attribution(attribution_id: str) -> Customer | None:
+    return (
+        Customer.objects.filter(metadata__attributionId=attribution_id, date_purged__isnull=True)
+        .order_by("-created")
+        .first()
+    )
+
+
+def customer_get(*, attribution_id: str) -> Customer:
+    customer = customer_for_attribution(normalize_attribution_id(attribution_id))
+    if customer is None:
+        raise NotFound("This team has no Stripe customer yet.", code="no_customer")
+    return customer
+
+
+def preferred_currency(customer: Customer) -> str:
+    return str((customer.metadata or {}).get("preferredCurrency") or customer.currency or "").lower()

@@ -1,17 +1,7 @@
 from celery import shared_task
-from django.utils import timezone
 
-from billing.services.cycles import cycles_close_due
-from billing.services.reporting import usage_reports_send
+from billing.services.jobs import reconcile_invoices_work, reset_usage_work
 from core.jobs import run_job
-
-
-def reset_usage_work() -> dict:
-    return cycles_close_due(now=timezone.now())
-
-
-def reconcile_invoices_work() -> dict:
-    return usage_reports_send(now=timezone.now())
 
 
 @shared_task(name="billing.reset_usage")

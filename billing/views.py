@@ -9,10 +9,9 @@ from django.views.decorators.http import require_POST
 
 from billing.models import Membership, Team
 from billing.pages import team_billing_overview
-from billing.selectors import team_list_for_user
+from billing.selectors import customer_for_attribution, team_list_for_user
 from billing.services.stripe_ops import (
     customer_create,
-    customer_for_attribution,
     hold_payment_intent_create,
     subscription_cancel,
     subscription_create,
@@ -22,7 +21,7 @@ from core.errors import ApplicationError
 from core.money import format_credits
 from core.timeutils import format_rfc3339
 from usage.models import UsageEntry
-from usage.services import cost_center_get_or_create
+from usage.selectors import cost_center_get_or_default
 
 
 def home(request):
@@ -82,11 +81,13 @@ def team_billing(request, slug: str):
 def team_usage_csv(request, slug: str):
     """The current cycle's usage entries as CSV, streamed."""
     team, _ = _membership(request, slug)
-    overview_start = cost_center_get_or_create(attribution_id=team.attribution_id).billing_cycle_start
+    now = timezone.now()
+    cost_center = cost_center_get_or_default(attribution_id=team.attribution_id, now=now)
+    overview_start = cost_center.billing_cycle_start
     entries = UsageEntry.objects.filter(
         attribution_id=team.attribution_id,
         effective_time__gte=overview_start,
-        effective_time__lt=timezone.now(),
+        effective_time__lt=now,
     ).order_by("effective_time", "id")
     rows = (
         [

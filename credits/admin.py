@@ -16,6 +16,7 @@ from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.money import format_credits
+from core.pagination import pagination_block
 from credits.engine import MAX_PRIORITY
 from credits.models import EXPIRATION_UNITS, ROLLOVER_TYPES, BalanceSnapshot, Feature, Grant, Ledger, Reset
 from credits.selectors import ledger_balance, ledger_history
@@ -262,14 +263,12 @@ class LedgerAdmin(admin.ModelAdmin):
             page = max(1, int(request.GET.get("page", 1)))
         except ValueError:
             page = 1
+        per_page = 100
         history = ledger_history(
-            attribution_id=ledger.attribution_id,
-            start=None,
-            end=None,
-            now=timezone.now(),
-            page=page,
-            per_page=100,
+            attribution_id=ledger.attribution_id, start=None, end=None, now=timezone.now()
         )
+        entries, total = history.page(offset=(page - 1) * per_page, limit=per_page)
+        pagination = pagination_block(page=page, per_page=per_page, total=total)
         return render(
             request,
             "admin/credits/ledger_history.html",
@@ -279,11 +278,11 @@ class LedgerAdmin(admin.ModelAdmin):
                 "ledger": ledger,
                 "entries": [
                     {"entry": e, "amount": format_credits(e.amount) if e.amount is not None else ""}
-                    for e in history.entries
+                    for e in entries
                 ],
-                "pagination": history.pagination,
+                "pagination": pagination,
                 "previous_page": page - 1 if page > 1 else None,
-                "next_page": page + 1 if page < history.pagination["total_pages"] else None,
+                "next_page": page + 1 if page < pagination["total_pages"] else None,
                 "opts": self.model._meta,
             },
         )

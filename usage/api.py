@@ -17,7 +17,7 @@ from core.access import ensure_can_read
 from core.api import JOB_RESPONSES, caller_name, run_job_now
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
-from core.pagination import parse_page_params
+from core.pagination import paginated_response, parse_page_params
 from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import (
@@ -29,14 +29,13 @@ from core.serializers import (
     UUIDField,
 )
 from usage.models.ledger import BillingStrategy
-from usage.selectors import usage_balance, usage_list
+from usage.selectors import cost_center_get_or_default, usage_balance, usage_list
 from usage.services import (
-    cost_center_get_or_create,
     cost_center_set,
     credit_note_add,
     workspace_instance_report,
 )
-from usage.tasks import rate_usage_work
+from usage.services.jobs import rate_usage_work
 
 
 class UsageEntrySerializer(serializers.Serializer):
@@ -144,7 +143,8 @@ class CostCenterApi(APIView):
     @extend_schema(responses=CostCenterSerializer, summary="GetCostCenter (created lazily)")
     def get(self, request, attribution_id: str):
         attribution_id = ensure_can_read(request.user, attribution_id)
-        return Response(CostCenterSerializer(cost_center_get_or_create(attribution_id=attribution_id)).data)
+        cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=timezone.now())
+        return Response(CostCenterSerializer(cost_center).data)
 
     @extend_schema(
         request=InputSerializer,
@@ -212,24 +212,21 @@ class UsageListApi(APIView):
         attribution_id = ensure_can_read(request.user, params["attribution_id"])
         start = parse_time_param(params, "from")
         end = parse_time_param(params, "to")
-        page, per_page = parse_page_params(params)
+        parse_page_params(params)  # a bad page is a 400 before the range is checked
         result = usage_list(
             attribution_id=attribution_id,
             start=start,
             end=end,
             now=timezone.now(),
-            page=page,
-            per_page=per_page,
             order=params.get("order", "desc"),
         )
-        return Response(
-            self.OutputSerializer(
-                {
-                    "entries": result.entries,
-                    "credits_used": result.credits_used,
-                    "pagination": result.pagination,
-                }
-            ).data
+        return paginated_response(
+            request=request,
+            rows=result.entries,
+            serializer_class=UsageEntrySerializer,
+            view=self,
+            results_key="entries",
+            credits_used=CreditsField().to_representation(result.credits_used),
         )
 
 

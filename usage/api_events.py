@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from core.access import ensure_can_read
 from core.auth import is_internal
 from core.errors import PayloadTooLarge, ValidationFailed
-from core.pagination import PagePagination
+from core.pagination import PagePagination, paginated_response
 from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import TimeField
@@ -164,9 +164,8 @@ class MeterListApi(APIView):
 
     @extend_schema(responses=MeterSerializer(many=True), summary="Meters (amount types events may carry)")
     def get(self, request):
-        paginator = PagePagination()
-        page = paginator.paginate_queryset(Meter.objects.order_by("slug"), request, view=self)
-        return paginator.get_paginated_response(MeterSerializer(page, many=True).data)
+        meters = Meter.objects.order_by("slug")
+        return paginated_response(request=request, rows=meters, serializer_class=MeterSerializer, view=self)
 
 
 class MeterUsageApi(APIView):

@@ -4,11 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet, Sum
 
 from core.errors import ValidationFailed
-from core.money import ZERO, quantize_credits
-from core.pagination import pagination_block
+from core.money import ZERO, quantize_credits, to_credits
+from core.timeutils import add_months
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
 from usage.selectors_meters import meter_units_used, pending_meter_credits
 
@@ -27,10 +28,9 @@ def usage_balance(*, attribution_id: str) -> Decimal:
 
 
 @dataclass(frozen=True)
-class UsagePage:
-    entries: list[UsageEntry]
-    credits_used: Decimal
-    pagination: dict
+class UsageList:
+    entries: QuerySet[UsageEntry]  # ordered; the caller pages it
+    credits_used: Decimal  # over the whole range
 
 
 def usage_list(
@@ -39,10 +39,8 @@ def usage_list(
     start: datetime | None,
     end: datetime | None,
     now: datetime,
-    page: int = 1,
-    per_page: int = 50,
     order: str = "desc",
-) -> UsagePage:
+) -> UsageList:
     """ListUsage over [start, end): end defaults to now, start to 300 days before end."""
     end = end or now
     start = start or end - MAX_LIST_RANGE
@@ -56,19 +54,38 @@ def usage_list(
         attribution_id=attribution_id, effective_time__gte=start, effective_time__lt=end
     )
     aggregate = entries.aggregate(total=Sum("credits"))
-    total_count = entries.count()
     ordering = ("effective_time", "id") if order == "asc" else ("-effective_time", "-id")
-    offset = (page - 1) * per_page
-    rows = list(entries.order_by(*ordering)[offset : offset + per_page])
-    return UsagePage(
-        entries=rows,
+    return UsageList(
+        entries=entries.order_by(*ordering),
         credits_used=quantize_credits(aggregate["total"]) if aggregate["total"] is not None else ZERO,
-        pagination=pagination_block(page=page, per_page=per_page, total=total_count),
     )
 
 
 def cost_center_get(*, attribution_id: str) -> CostCenter | None:
     return CostCenter.objects.filter(attribution_id=attribution_id).first()
+
+
+def default_spending_limit() -> Decimal:
+    return to_credits(str(settings.TALLY_DEFAULT_SPENDING_LIMIT))
+
+
+def cost_center_default(*, attribution_id: str, now: datetime) -> CostCenter:
+    """The cost center an attribution gets when it is created lazily, unsaved: strategy other,
+    the default limit, a cycle of one calendar month from `now`."""
+    return CostCenter(
+        attribution_id=attribution_id,
+        spending_limit=default_spending_limit(),
+        billing_strategy=CostCenter.BillingStrategy.OTHER,
+        billing_cycle_start=now,
+        next_billing_time=add_months(now, 1),
+    )
+
+
+def cost_center_get_or_default(*, attribution_id: str, now: datetime) -> CostCenter:
+    """For reads: the saved cost center, or (unsaved) the one lazy creation at `now` would
+    make, so a GET shows the same figures without writing."""
+    existing = cost_center_get(attribution_id=attribution_id)
+    return existing if existing is not None else cost_center_default(attribution_id=attribution_id, now=now)
 
 
 def cost_center_versions(*, cost_center: CostCenter) -> QuerySet[CostCenterVersion]:

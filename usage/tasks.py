@@ -1,13 +1,7 @@
 from celery import shared_task
-from django.utils import timezone
 
 from core.jobs import run_job
-from usage.services import meter_rating_run, usage_reconcile
-
-
-def rate_usage_work() -> dict:
-    now = timezone.now()
-    return {"workspaces": usage_reconcile(now=now), "meters": meter_rating_run(now=now)}
+from usage.services.jobs import rate_usage_work
 
 
 @shared_task(name="usage.rate")

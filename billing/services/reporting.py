@@ -15,8 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.models import UsageReport
-from billing.selectors import billable_credits
-from billing.services.stripe_ops import customer_for_attribution
+from billing.selectors import billable_credits, customer_for_attribution
 from billing.stripe_gateway import client_kwargs, is_already_exists, stripe_call
 from core.errors import UpstreamError
 from core.timeutils import format_rfc3339

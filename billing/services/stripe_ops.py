@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from djstripe.models import Customer, Subscription
 
+from billing.selectors import customer_for_attribution, customer_get, preferred_currency
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -40,14 +41,6 @@ ZERO_DECIMAL_CURRENCIES = {
     "xof",
     "xpf",
 }
-
-
-def customer_for_attribution(attribution_id: str) -> Customer | None:
-    return (
-        Customer.objects.filter(metadata__attributionId=attribution_id, date_purged__isnull=True)
-        .order_by("-created")
-        .first()
-    )
 
 
 def attribution_for_customer(customer_id: str | None) -> str | None:
@@ -103,17 +96,6 @@ def customer_create(
             **client_kwargs(),
         )
     return Customer.sync_from_stripe_data(created, api_key=client_kwargs()["api_key"])
-
-
-def customer_get(*, attribution_id: str) -> Customer:
-    customer = customer_for_attribution(normalize_attribution_id(attribution_id))
-    if customer is None:
-        raise NotFound("This team has no Stripe customer yet.", code="no_customer")
-    return customer
-
-
-def preferred_currency(customer: Customer) -> str:
-    return str((customer.metadata or {}).get("preferredCurrency") or customer.currency or "").lower()
 
 
 @dataclass(frozen=True)

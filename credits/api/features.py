@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from core.auth import IsStaffOrInternal
 from core.errors import Conflict, NotFound
-from core.pagination import pagination_block, parse_page_params
+from core.pagination import paginated_response
 from core.params import parse_bool_param
 from core.schema import PaginationSerializer, pagination_example
 from core.serializers import JSONObjectField, StrictInputSerializer
@@ -79,16 +79,10 @@ class FeatureListCreateApi(APIView):
         ],
     )
     def get(self, request):
-        page, per_page = parse_page_params(request.query_params)
         include_archived = parse_bool_param(request.query_params, "include_archived")
         features = feature_list(include_archived=include_archived)
-        total = features.count()
-        rows = features[(page - 1) * per_page : page * per_page]
-        return Response(
-            {
-                "results": FeatureSerializer(rows, many=True).data,
-                "pagination": pagination_block(page=page, per_page=per_page, total=total),
-            }
+        return paginated_response(
+            request=request, rows=features, serializer_class=FeatureSerializer, view=self
         )
 
     @extend_schema(

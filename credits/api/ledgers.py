@@ -15,7 +15,7 @@ from core.api import caller_name
 from core.attribution import normalize_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import Conflict
-from core.pagination import pagination_block, parse_page_params
+from core.pagination import paginated_response
 from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 from core.serializers import (
     AttributionIdField,
@@ -27,7 +27,7 @@ from core.serializers import (
 from credits.api.serializers import GRANT_EXAMPLE, GrantSerializer, LedgerSerializer, with_aliases
 from credits.engine import MAX_PRIORITY
 from credits.models import EXPIRATION_UNITS, ROLLOVER_TYPES
-from credits.selectors import grant_list, ledger_get
+from credits.selectors import grant_list
 from credits.services import LedgerExists, grant_create, grant_void, ledger_create, ledger_reset
 
 LEDGER_EXAMPLE = {
@@ -174,20 +174,8 @@ class GrantListCreateApi(APIView):
     )
     def get(self, request, attribution_id: str):
         attribution_id = ensure_can_read(request.user, attribution_id)
-        page, per_page = parse_page_params(request.query_params)
-        ledger = ledger_get(attribution_id=attribution_id)
-        if ledger is None:
-            rows, total = [], 0
-        else:
-            grants = grant_list(ledger=ledger)
-            total = grants.count()
-            rows = grants[(page - 1) * per_page : page * per_page]
-        return Response(
-            {
-                "results": GrantSerializer(rows, many=True).data,
-                "pagination": pagination_block(page=page, per_page=per_page, total=total),
-            }
-        )
+        grants = grant_list(attribution_id=attribution_id)
+        return paginated_response(request=request, rows=grants, serializer_class=GrantSerializer, view=self)
 
     @extend_schema(
         request=InputSerializer,

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.access import ensure_can_read
-from core.pagination import parse_page_params
+from core.pagination import paginated_response, parse_page_params
 from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer
 from core.serializers import CreditsField, TimeField
@@ -182,16 +182,20 @@ class LedgerHistoryApi(APIView):
     )
     def get(self, request, attribution_id: str):
         attribution_id = ensure_can_read(request.user, attribution_id)
-        page, per_page = parse_page_params(request.query_params)
+        parse_page_params(request.query_params)  # a bad page is a 400 before bad times
         history = ledger_history(
             attribution_id=attribution_id,
             start=_time_param(request, "from"),
             end=_time_param(request, "to"),
             now=timezone.now(),
-            page=page,
-            per_page=per_page,
         )
-        return Response(HistorySerializer(history).data)
+        return paginated_response(
+            request=request,
+            rows=history,
+            serializer_class=HistoryEntrySerializer,
+            view=self,
+            results_key="entries",
+        )
 
 
 class EntitlementApi(APIView):

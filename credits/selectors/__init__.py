@@ -29,7 +29,7 @@ from credits.selectors.entitlements import (
     entitlement_value,
     spending_limit_reached,
 )
-from credits.selectors.history import EntryType, HistoryEntry, HistoryPage, ledger_history
+from credits.selectors.history import EntryType, HistoryEntry, LedgerHistory, ledger_history
 
 
 def feature_list(*, include_archived: bool = False) -> QuerySet[Feature]:
@@ -41,9 +41,13 @@ def feature_get(*, key: str) -> Feature | None:
     return Feature.objects.filter(key=key).first()
 
 
-def grant_list(*, ledger: Ledger) -> QuerySet[Grant]:
-    """A ledger's grants, newest effective first."""
-    return ledger.grants.select_related("ledger", "feature").order_by("-effective_at", "-id")
+def grant_list(*, attribution_id: str) -> QuerySet[Grant]:
+    """The grants of the attribution's ledger, newest effective first (none without a ledger)."""
+    return (
+        Grant.objects.filter(ledger__attribution_id=attribution_id)
+        .select_related("ledger", "feature")
+        .order_by("-effective_at", "-id")
+    )
 
 
 def last_reset_at(*, ledger: Ledger) -> datetime | None:
@@ -63,9 +67,9 @@ __all__ = [
     "GrantBalance",
     "GrantRow",
     "HistoryEntry",
-    "HistoryPage",
     "LedgerBalance",
     "LedgerComputation",
+    "LedgerHistory",
     "access_granted",
     "credits_covered",
     "cutline",

@@ -4,10 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
-
 from core.errors import NotFound
-from core.money import to_credits
 from credits.models import GENERIC_FEATURE_KEY, Feature
 from credits.selectors.balances import feature_balance
 from credits.selectors.computation import cutline
@@ -36,7 +33,7 @@ def spending_limit_reached(*, attribution_id: str, cost_center) -> bool:
     if cost_center is not None:
         limit = cost_center.spending_limit
     else:
-        limit = to_credits(str(getattr(settings, "TALLY_DEFAULT_SPENDING_LIMIT", "500")))
+        limit = usage_selectors.default_spending_limit()
     return billable_credits(attribution_id=attribution_id, now=timezone.now()) >= limit
 
 

@@ -27,7 +27,6 @@ from django.db.models.functions import Cast
 
 from core.errors import ValidationFailed
 from core.money import CREDITS_MAX_DIGITS, CREDITS_PLACES
-from core.pagination import pagination_block
 from credits.engine import RolloverChildId, truncate_to_minute
 from credits.models import BalanceSnapshot, Grant, GrantUsage, Ledger, Reset
 from credits.selectors.computation import ORIGIN, consistent_read, cutline, ledger_compute, ledger_get
@@ -77,11 +76,15 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
-class HistoryPage:
-    entries: list[HistoryEntry]
-    pagination: dict
+class LedgerHistory:
+    """A ledger's history in [start, end); `page` reads one page and the total (core.pagination)."""
+
+    attribution_id: str
     start: datetime
     end: datetime
+
+    def page(self, *, offset: int, limit: int) -> tuple[list[HistoryEntry], int]:
+        return _history_page(self.attribution_id, self.start, self.end, offset=offset, limit=limit)
 
 
 def _entry_from_row(row: tuple) -> HistoryEntry:
@@ -203,20 +206,25 @@ def ledger_history(
     start: datetime | None,
     end: datetime | None,
     now: datetime,
-    page: int = 1,
-    per_page: int = 50,
-) -> HistoryPage:
+) -> LedgerHistory:
     """Entries with a time in [start, end), oldest first; `end` defaults to now (rounded up to
     the minute, like a balance's cutline), `start` to the beginning of the ledger."""
     end = cutline(end or now)
     start = truncate_to_minute(start) if start is not None else ORIGIN
     if start > end:
         raise ValidationFailed("from must not be after to.", code="invalid_range")
-    offset = (page - 1) * per_page
+    return LedgerHistory(attribution_id=attribution_id, start=start, end=end)
+
+
+def _history_page(
+    attribution_id: str, start: datetime, end: datetime, *, offset: int, limit: int
+) -> tuple[list[HistoryEntry], int]:
+    """The stored part is counted and sliced by the database; the computed part after the
+    newest snapshot is the one bounded list merged here. One consistent read for both."""
     with consistent_read():
         ledger = ledger_get(attribution_id=attribution_id)
         if ledger is None:
-            return HistoryPage([], pagination_block(page=page, per_page=per_page, total=0), start, end)
+            return [], 0
         # Stored grant usage reaches exactly up to the newest snapshot (of all, not only <= end).
         newest = (
             BalanceSnapshot.objects.filter(ledger=ledger).order_by("-at").values_list("at", flat=True).first()
@@ -231,13 +239,8 @@ def ledger_history(
         )
         entries: list[HistoryEntry] = []
         if offset < stored_total:
-            rows = stored.order_by("entry_time", "entry_order", "row_id")[offset : offset + per_page]
+            rows = stored.order_by("entry_time", "entry_order", "row_id")[offset : offset + limit]
             entries = [_entry_from_row(row) for row in rows]
         recent_offset = max(0, offset - stored_total)
-        entries += recent[recent_offset : recent_offset + per_page - len(entries)]
-    return HistoryPage(
-        entries=entries,
-        pagination=pagination_block(page=page, per_page=per_page, total=stored_total + len(recent)),
-        start=start,
-        end=end,
-    )
+        entries += recent[recent_offset : recent_offset + limit - len(entries)]
+    return entries, stored_total + len(recent)

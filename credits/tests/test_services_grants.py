@@ -27,9 +27,9 @@ def balances(balance) -> dict:
 
 
 def paid_by_grant(attribution_id, *, end) -> dict:
-    entries = ledger_history(
-        attribution_id=attribution_id, start=None, end=end, now=end, per_page=1000
-    ).entries
+    entries, _ = ledger_history(attribution_id=attribution_id, start=None, end=end, now=end).page(
+        offset=0, limit=1000
+    )
     paid: dict = {}
     for entry in entries:
         if entry.type == "GRANT_USAGE":

@@ -9,25 +9,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
-from core.money import ZERO, format_credits, to_credits
+from core.money import ZERO, format_credits
 from core.timeutils import add_months, format_rfc3339
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors import cost_centers_due_for_reset, usage_balance
+from usage.selectors import (
+    cost_center_default,
+    cost_centers_due_for_reset,
+    default_spending_limit,
+    usage_balance,
+)
 from usage.services.ledger import parse_credits
 
 logger = logging.getLogger(__name__)
 Strategy = CostCenter.BillingStrategy
-
-
-def default_spending_limit() -> Decimal:
-    return to_credits(str(settings.TALLY_DEFAULT_SPENDING_LIMIT))
 
 
 def _record_version(cost_center: CostCenter, *, reason: str, changed_by: str = "") -> CostCenterVersion:
@@ -77,13 +77,8 @@ def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = Non
     now = now or timezone.now()
     try:
         with transaction.atomic():
-            cost_center = CostCenter.objects.create(
-                attribution_id=attribution_id,
-                spending_limit=default_spending_limit(),
-                billing_strategy=Strategy.OTHER,
-                billing_cycle_start=now,
-                next_billing_time=add_months(now, 1),
-            )
+            cost_center = cost_center_default(attribution_id=attribution_id, now=now)
+            cost_center.save(force_insert=True)
             _record_version(cost_center, reason="created")
             _audit("created", cost_center, None)
             return cost_center
