@@ -1,8 +1,14 @@
-"""Query parameters read the same way by every API: a value that is present but bad is a 400."""
+"""Input read the same way by every API, form and service: a value that is present but bad is a 400.
+
+Query parameters (times, booleans) and the one parser of credit amounts that services use for
+input which did not come through a serializer's CreditsField (admin forms, the shell, jobs).
+"""
 
 from datetime import datetime
+from decimal import Decimal
 
 from core.errors import ValidationFailed
+from core.money import to_credits
 from core.timeutils import parse_rfc3339
 
 _TRUE = ("1", "true", "yes")
@@ -26,3 +32,15 @@ def parse_time_param(query_params, name: str) -> datetime | None:
     if name not in query_params:
         return None
     return parse_rfc3339(query_params.get(name), field=name)
+
+
+def parse_credits(value: object, *, field: str = "credits") -> Decimal:
+    """Credits from input: a decimal string, an int or a Decimal with at most 6 places.
+
+    A float, a non-number or a seventh place is a 400 `invalid_credits` naming the field; rules
+    about the value (not zero, not negative) are the caller's, with the caller's own code.
+    """
+    try:
+        return to_credits(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(f"{field}: {exc}", code="invalid_credits") from None

@@ -9,7 +9,8 @@ from django.utils import timezone
 from audit.services import audit_record, free_form
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.money import format_credits, to_credits
+from core.money import format_credits
+from core.params import parse_credits
 from core.timeutils import format_rfc3339
 from credits.engine import MAX_PRIORITY, truncate_to_minute
 from credits.engine import expiration_to_expires_at as engine_expires_at
@@ -17,13 +18,6 @@ from credits.models import EXPIRATION_UNITS, GENERIC_FEATURE_KEY, ROLLOVER_TYPES
 from credits.selectors import last_reset_at
 from credits.services.ledgers import ledger_lock
 from credits.services.snapshots import snapshots_invalidate
-
-
-def parse_amount(value: object, *, field: str) -> Decimal:
-    try:
-        return to_credits(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed(f"{field}: {exc}", code="invalid_amount") from None
 
 
 def _priority(value: object) -> int:
@@ -60,7 +54,7 @@ def _rollover(kind: object, max_amount: object, min_amount: object) -> tuple:
         )
     bounds = []
     for name, value in (("max_amount", max_amount), ("min_amount", min_amount)):
-        amount = None if value is None else parse_amount(value, field=f"rollover {name}")
+        amount = None if value is None else parse_credits(value, field=f"rollover {name}")
         if amount is not None and amount < 0:
             raise ValidationFailed(f"rollover {name} must not be negative.", code="invalid_rollover")
         bounds.append(amount)
@@ -136,7 +130,7 @@ def grant_create(
     snapshot deletes it: the snapshot did not know the grant.
     """
     attribution_id = normalize_attribution_id(attribution_id)
-    amount = parse_amount(amount, field="amount")
+    amount = parse_credits(amount, field="amount")
     if amount <= 0:
         raise ValidationFailed("amount must be greater than zero.", code="invalid_amount")
     priority = _priority(priority)

@@ -172,8 +172,8 @@ def test_the_first_grant_creates_the_ledger():
     [
         ({"amount": "0"}, "invalid_amount"),
         ({"amount": "-5"}, "invalid_amount"),
-        ({"amount": "1.0000001"}, "invalid_amount"),
-        ({"amount": 1.5}, "invalid_amount"),
+        ({"amount": "1.0000001"}, "invalid_credits"),
+        ({"amount": 1.5}, "invalid_credits"),
         ({"amount": "10", "priority": 256}, "invalid_priority"),
         ({"amount": "10", "priority": -1}, "invalid_priority"),
         ({"amount": "10", "expiration_count": 0, "expiration_unit": "DAY"}, "invalid_expiration"),

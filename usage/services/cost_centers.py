@@ -16,6 +16,7 @@ from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
 from core.money import ZERO, format_credits
+from core.params import parse_credits
 from core.timeutils import add_months, format_rfc3339
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
 from usage.selectors import (
@@ -24,7 +25,6 @@ from usage.selectors import (
     default_spending_limit,
     usage_balance,
 )
-from usage.services.ledger import parse_credits
 
 logger = logging.getLogger(__name__)
 Strategy = CostCenter.BillingStrategy

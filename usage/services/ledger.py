@@ -8,16 +8,9 @@ from django.utils import timezone
 from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
-from core.money import format_credits, to_credits
+from core.money import format_credits
+from core.params import parse_credits
 from usage.models import UsageEntry
-
-
-def parse_credits(value: object, *, field: str = "credits") -> Decimal:
-    """Credits from API or form input: a decimal string, an int or a Decimal; a 400 otherwise."""
-    try:
-        return to_credits(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise ValidationFailed(f"{field}: {exc}", code="invalid_credits") from None
 
 
 @transaction.atomic
