@@ -19,9 +19,9 @@ from core.api import caller_name, job_skipped_response
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed, error_body
 from core.models import JobRun
-from usage.models import TrafficAccount
-from usage.traffic.config import parse_image
-from usage.traffic.selectors import (
+from traffic.config import parse_image
+from traffic.models import TrafficAccount
+from traffic.selectors import (
     MAX_BUCKET_RANGE,
     traffic_account_get,
     traffic_billing_summary,
@@ -30,7 +30,7 @@ from usage.traffic.selectors import (
     traffic_usage_buckets,
     traffic_usage_summary,
 )
-from usage.traffic.services import CollectFailed, traffic_job_run
+from traffic.services import CollectFailed, traffic_job_run
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 RUN_EXAMPLE = {

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from usage.traffic import api
+from traffic import api
 
 urlpatterns: list = [
     path("api/ping", api.PingApi.as_view(), name="traffic-ping"),

@@ -1,4 +1,5 @@
-"""Reads for the ops endpoints and the traffic account endpoints."""
+"""Reads for the ops endpoints and the traffic account endpoints. Reads only: nothing here
+writes, and nothing here imports the services (they import these)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -8,21 +9,45 @@ from django.db import connection
 from core.models import JobRun
 from core.money import format_credits
 from core.timeutils import format_rfc3339
-from usage.models import (
+from traffic import config
+from traffic.deltas import MINUTE
+from traffic.models import (
     ExporterSource,
     TrafficAccount,
     TrafficMinute,
     TrafficQuotaState,
     TrafficSourceState,
-    UsageEntry,
 )
-from usage.traffic.deltas import MINUTE
-from usage.traffic.services import JOB_NAME, source_status
-from usage.traffic.store import pricing_of
+from traffic.pricing import Pricing
+from usage.models import UsageEntry
 
+JOB_NAME = "usage.collect_and_rate"  # the job lock and JobRun name (beat task name too)
 FINISHED = (JobRun.Outcome.OK, JobRun.Outcome.PARTIAL, JobRun.Outcome.ERROR)
 LEDGER_ROWS = 20
 MAX_BUCKET_RANGE = timedelta(days=31)
+
+
+def source_status(state: TrafficSourceState) -> dict:
+    return {
+        "source_id": state.source_id,
+        "last_completed_until": format_rfc3339(state.last_completed_until),
+        "last_attempted_at": format_rfc3339(state.last_attempted_at),
+        "last_succeeded_at": format_rfc3339(state.last_succeeded_at),
+        "last_error": state.last_error,
+    }
+
+
+def pricing_of(account: TrafficAccount | dict) -> Pricing:
+    get = account.get if isinstance(account, dict) else lambda name: getattr(account, name)
+    quota = get("included_quota_bytes")
+    price = get("price_per_byte")
+    return Pricing(
+        included_quota_bytes=config.initial_included_quota_bytes() if quota is None else int(quota),
+        price_per_byte=config.price_per_byte() if price is None else price,
+        region_multiplier=get("region_multiplier"),
+        line_multiplier=get("line_multiplier"),
+        rule_version=get("pricing_rule_version") or config.source_revision(),
+    )
 
 
 def last_finished_run() -> JobRun | None:

@@ -10,10 +10,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.models import JobRun
-from usage.models import TrafficMinute
-from usage.tests.factories import ExporterNode, traffic_account
-from usage.traffic.devtools import FakeAccount
-from usage.traffic.services import traffic_collect_and_rate
+from devtools.exporter import FakeAccount
+from traffic.models import TrafficMinute
+from traffic.services import traffic_collect_and_rate
+from traffic.tests.factories import ExporterNode, traffic_account
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_healthz_is_503_exactly_when_the_last_run_is_an_error(api_client, intern
     assert health.status_code == 503
     assert health.json() == {"status": "degraded", "message": "no enabled exporter sources configured"}
 
-    from usage.tests.factories import ExporterSourceFactory
+    from traffic.tests.factories import ExporterSourceFactory
 
     ExporterSourceFactory(source_id="node-a", base_url=node.server.url)
     assert internal_client.post("/v1/jobs/collect-and-rate").status_code == 200
@@ -146,7 +146,7 @@ def test_status_is_for_staff_and_internal_only(
 
 
 def test_a_partial_run_is_200_and_reports_the_failed_source(internal_client, node):
-    from usage.tests.factories import ExporterSourceFactory
+    from traffic.tests.factories import ExporterSourceFactory
 
     ExporterSourceFactory(source_id="node-down", base_url="http://127.0.0.1:9", timeout_seconds=1)
     response = internal_client.post("/v1/jobs/collect-and-rate")
