@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db import connection
 
+from core.health import service_health
 from core.models import JobRun
 from core.money import format_credits
 from core.timeutils import format_rfc3339
@@ -97,6 +98,34 @@ def traffic_health() -> tuple[bool, str]:
         return True, ""
     message = (run.result or {}).get("error") or run.error or ""
     return run.outcome != JobRun.Outcome.ERROR, message
+
+
+def healthz() -> tuple[bool, dict]:
+    """/healthz: the whole service. `status`/`message` keep their billing-service shape (a
+    healthy service answers exactly what /healthz/collect answers); `checks` says what was
+    looked at: the database, the lock store and the last finished run of every job. Unhealthy
+    when the database or the lock store is unreachable or any job's last run is `error`."""
+    checks = service_health()
+    collect_healthy, message = traffic_health() if checks["database"]["status"] == "ok" else (True, "")
+    problems = [
+        f"{name}: {check['message']}"
+        for name, check in checks.items()
+        if name != "jobs" and check["status"] != "ok"
+    ]
+    if checks["jobs"]["status"] != "ok" and not checks["jobs"]["runs"]:
+        problems.append(f"jobs: {checks['jobs']['message']}")
+    problems += [
+        f"job {run['job']}: its last run failed"
+        for run in checks["jobs"]["runs"]
+        if run["outcome"] == JobRun.Outcome.ERROR and run["job"] != JOB_NAME
+    ]
+    healthy = collect_healthy and all(check["status"] == "ok" for check in checks.values())
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "message": "; ".join(part for part in (message, *problems) if part),
+        "checks": checks,
+    }
+    return healthy, body
 
 
 def traffic_account_get(*, account_uuid: str) -> TrafficAccount | None:
