@@ -37,7 +37,7 @@ UNSNAPSHOTTED_QUERIES = 20
 
 def bench_database_url(name: str) -> str:
     """The server of DATABASE_URL, database `name` (created when missing)."""
-    from core.pgadmin import ensure_database
+    from devtools.pgadmin import ensure_database
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tally")
     url = urlunsplit(urlsplit(base)._replace(path=f"/{name}"))

@@ -1,6 +1,6 @@
 """collect-and-rate benchmark: samples rated per minute, 10,000 accounts across 4 exporter sources.
 
-Four fake exporters (usage.traffic.devtools, real HTTP on 127.0.0.1) run in a child process
+Four fake exporters (devtools.exporter, real HTTP on 127.0.0.1) run in a child process
 with the same deterministic counters this process regenerates to check the result. A warm-up
 run sees every account for the first time (accounts, quota states and counter states are
 created; reported apart). Each timed run then pulls `--minutes` new minutes of snapshots from
@@ -48,7 +48,7 @@ def machine() -> str:
 
 def build_generators(accounts: int, sources: int, total_minutes: int):
     """The same counters in every process: `sources` nodes, accounts split evenly among them."""
-    from usage.traffic.devtools import TrafficGenerator, make_accounts
+    from devtools.exporter import TrafficGenerator, make_accounts
 
     everyone = make_accounts(accounts, seed=2026)
     generators = []
@@ -69,7 +69,7 @@ def build_generators(accounts: int, sources: int, total_minutes: int):
 
 def serve_exporters(args) -> None:
     """Child process: the exporters, serving until stdin closes."""
-    from usage.traffic.devtools import ExporterServer, FakeExporter
+    from devtools.exporter import ExporterServer, FakeExporter
 
     generators = build_generators(args.accounts, args.sources, args.total_minutes)
     servers = [ExporterServer(FakeExporter(g, token=TOKEN)).start() for g in generators]
@@ -80,7 +80,7 @@ def serve_exporters(args) -> None:
 
 
 def prepare_database(url: str) -> None:
-    from core.pgadmin import ensure_database
+    from devtools.pgadmin import ensure_database
 
     ensure_database(url)
     os.environ["DATABASE_URL"] = url
@@ -150,8 +150,8 @@ def run(args, urls: list[str]) -> int:
     from django.db import connection
     from django.db.models import Sum
 
-    from usage.models import ExporterSource, TrafficMinute
-    from usage.traffic.services import exporter_source_set_token, traffic_collect_and_rate
+    from traffic.models import ExporterSource, TrafficMinute
+    from traffic.services import exporter_source_set_token, traffic_collect_and_rate
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")

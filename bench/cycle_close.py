@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--cost-centers", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=None, help="default: TALLY_CYCLE_CLOSE_WORKERS")
     args = parser.parse_args()
-    from core.pgadmin import ensure_database
+    from devtools.pgadmin import ensure_database
 
     ensure_database(os.environ["DATABASE_URL"])
     import django

@@ -21,7 +21,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tally_
 
 
 def main() -> None:
-    from core.pgadmin import ensure_database
+    from devtools.pgadmin import ensure_database
 
     ensure_database(os.environ["DATABASE_URL"])
     import django

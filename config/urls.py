@@ -18,7 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("metrics", metrics_view, name="metrics"),
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
-    path("", include("usage.traffic_urls")),
+    path("", include("traffic.urls")),
     path("", include("billing.urls")),
 ]
 

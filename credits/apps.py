@@ -7,7 +7,8 @@ class CreditsConfig(AppConfig):
 
     def ready(self) -> None:
         from credits.services.usage_events import grant_initial_balance, invalidate_after_backdated_usage
-        from usage import hooks
+        from traffic import hooks as traffic_hooks
+        from usage import hooks as usage_hooks
 
-        hooks.on_usage_backdated(invalidate_after_backdated_usage)
-        hooks.on_traffic_account_created(grant_initial_balance)
+        usage_hooks.on_usage_backdated(invalidate_after_backdated_usage)
+        traffic_hooks.on_traffic_account_created(grant_initial_balance)

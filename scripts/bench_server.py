@@ -24,7 +24,7 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
     }
     sys.path.insert(0, str(ROOT))
-    from core.pgadmin import ensure_database
+    from devtools.pgadmin import ensure_database
 
     if ensure_database(url):
         print(f"[bench-server] created database {url.rsplit('/', 1)[1]}", flush=True)

@@ -60,7 +60,7 @@ def main() -> int:
         token = env["INTERNAL_SERVICE_TOKEN"]
         children.append(
             subprocess.Popen(
-                [PY, "-m", "usage.traffic.devtools", "--port", str(exporter_port), "--token", token],
+                [PY, "-m", "devtools.exporter", "--port", str(exporter_port), "--token", token],
                 cwd=ROOT,
                 env=env,
             )

@@ -84,10 +84,10 @@ def main(extra: list[str]) -> int:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "ERROR"),  # 4xx are the point here, not news
     }
     say(f"scratch database {url}: recreating and migrating")
-    from core.pgadmin import ensure_database
+    from devtools.pgadmin import ensure_database
 
     ensure_database(url, recreate=True)
-    from usage.traffic.devtools import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
+    from devtools.exporter import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
 
     generator = TrafficGenerator(node_id="node-world", accounts=make_accounts(2, seed=7), seed=7)
     exporter = ExporterServer(FakeExporter(generator, token="")).start()

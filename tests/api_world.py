@@ -37,9 +37,9 @@ class ApiWorld:
 
 
 def start_exporter():
-    """A fake exporter (usage.traffic.devtools, no Django) on 127.0.0.1 for the world's source, so
+    """A fake exporter (devtools.exporter, no Django) on 127.0.0.1 for the world's source, so
     the traffic jobs and /healthz have something healthy to pull; `.stop()` it afterwards."""
-    from usage.traffic.devtools import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
+    from devtools.exporter import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
 
     generator = TrafficGenerator(node_id="node-world", accounts=make_accounts(2, seed=7), seed=7)
     return ExporterServer(FakeExporter(generator, token=settings.INTERNAL_SERVICE_TOKEN)).start()
@@ -52,8 +52,8 @@ def build_api_world(*, suffix: str = "", exporter_url: str | None = None) -> Api
     from billing.tests.factories import MembershipFactory, StaffUserFactory, TeamFactory, UserFactory
     from core.services import api_key_create, api_key_revoke
     from credits.services import feature_create, grant_create
+    from traffic.tests.factories import ExporterSourceFactory, traffic_account
     from usage.models import Meter
-    from usage.tests.factories import ExporterSourceFactory, traffic_account
 
     suffix = suffix or uuid.uuid4().hex[:6]
     team_a = TeamFactory(name=f"Acme {suffix}", slug=f"acme-{suffix}")

@@ -131,6 +131,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     # --- traffic collector ops and account reads (billing-service shape)
     ("GET", "/api/ping"): Row(open_to_all()),
     ("GET", "/healthz"): Row(open_to_all()),
+    ("GET", "/healthz/collect"): Row(open_to_all()),
     ("GET", "/v1/status"): Row(staff_write(200)),
     ("POST", "/v1/jobs/collect-and-rate"): Row(internal_only(200)),
     ("POST", "/v1/jobs/reconcile"): Row(internal_only(200)),

@@ -263,7 +263,3 @@ class MeterRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
-
-
-# Traffic from exporters: sources, accounts, minute facts and checkpoints (registered on import).
-from usage.traffic import admin as traffic_admin  # noqa: E402, F401

@@ -18,6 +18,8 @@ VAR_DIR.mkdir(exist_ok=True)
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+from .traffic import *  # noqa: E402, F403  (the billing-service settings of traffic/)
+
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-change-me")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
@@ -36,6 +38,7 @@ INSTALLED_APPS = [
     "djstripe",
     "core",
     "usage",
+    "traffic",
     "credits",
     "billing",
     "audit",
@@ -269,18 +272,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
-# --- Traffic from exporters (usage/traffic; checked at startup by usage.traffic.config) -----
-# An array of {source_id, base_url, expected_node_id, expected_env, enabled, timeout_seconds}
-# (optional: region, line); when empty, EXPORTER_BASE_URL is the one source `default`.
-EXPORTER_SOURCES_JSON = env("EXPORTER_SOURCES_JSON", default="")
-EXPORTER_BASE_URL = env("EXPORTER_BASE_URL", default="")
-# Decimal strings and whole numbers, parsed (never as float) by usage.traffic.config.
-INITIAL_BALANCE = env("INITIAL_BALANCE", default="0")
-INITIAL_INCLUDED_QUOTA_BYTES = env("INITIAL_INCLUDED_QUOTA_BYTES", default="0")
-PRICE_PER_BYTE = env("PRICE_PER_BYTE", default="0.000000001")
-DEFAULT_REGION = env("DEFAULT_REGION", default="default")
-SOURCE_REVISION = env("SOURCE_REVISION", default="tally-traffic-v1")
-COLLECT_INTERVAL = env("COLLECT_INTERVAL", default="60")
-IMAGE = env("IMAGE", default="")
+# --- Secrets at rest (traffic settings: config/settings/traffic.py, imported at the top) ----
 # Fernet key(s) for secrets at rest (core.crypto); empty: a key derived from SECRET_KEY.
 TALLY_ENCRYPTION_KEY = env("TALLY_ENCRYPTION_KEY", default="")

@@ -1,7 +1,10 @@
 """Development and `make demo`: debug on, embedded defaults unless the environment says otherwise."""
 
 from .base import *  # noqa: F403
-from .base import env, logging_settings
+from .base import INSTALLED_APPS, env, logging_settings
+
+# The demo's tools (demo_seed); never installed in production.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 INTERNAL_SERVICE_TOKEN = env("INTERNAL_SERVICE_TOKEN", default="demo-internal-token")

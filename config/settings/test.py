@@ -1,7 +1,10 @@
 """Tests: real PostgreSQL and Redis (scripts/run_tests.py finds or starts them)."""
 
 from .base import *  # noqa: F403
-from .base import CACHE_REDIS_OPTIONS, env, logging_settings
+from .base import CACHE_REDIS_OPTIONS, INSTALLED_APPS, env, logging_settings
+
+# Tests, the demo and fuzzing use devtools (demo_seed); production never installs it.
+INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/tally"),

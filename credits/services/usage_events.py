@@ -1,6 +1,7 @@
 """What credits does when usage changes: snapshots taken after backdated usage are stale."""
 
 from datetime import datetime
+from decimal import Decimal
 
 from credits.models import Ledger
 from credits.services.snapshots import snapshots_invalidate
@@ -15,12 +16,11 @@ def invalidate_after_backdated_usage(*, attribution_id: str, since: datetime) ->
         snapshots_invalidate(ledger=ledger, effective_at=since)
 
 
-def grant_initial_balance(*, attribution_id: str, account_uuid: str) -> None:
-    """INITIAL_BALANCE becomes a grant on a traffic account's ledger when the account is first
-    seen (inside the transaction that created it). Zero grants nothing."""
-    from usage.traffic.config import initial_balance
-
-    amount = initial_balance()
+def grant_initial_balance(*, attribution_id: str, account_uuid: str, initial_balance: Decimal) -> None:
+    """INITIAL_BALANCE (`initial_balance`, from traffic.hooks) becomes a grant on a traffic
+    account's ledger when the account is first seen (inside the transaction that created it).
+    Zero grants nothing."""
+    amount = initial_balance
     if amount > 0:
         from credits.services.grants import grant_create
 

@@ -9,10 +9,10 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from credits.selectors import ledger_balance
-from usage.models import TrafficAccount
-from usage.tests.factories import ExporterNode
-from usage.traffic.devtools import FakeAccount
-from usage.traffic.services import traffic_collect_and_rate
+from devtools.exporter import FakeAccount
+from traffic.models import TrafficAccount
+from traffic.services import traffic_collect_and_rate
+from traffic.tests.factories import ExporterNode
 
 pytestmark = pytest.mark.django_db
 

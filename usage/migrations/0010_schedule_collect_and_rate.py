@@ -10,9 +10,11 @@ from core.schedules import register_interval_task, unregister_task
 
 
 def forwards(apps, schema_editor):
-    from usage.traffic.config import collect_interval_seconds
+    from django.conf import settings
 
-    seconds = collect_interval_seconds()
+    # COLLECT_INTERVAL was checked at startup (traffic.config, a whole number of seconds >= 1);
+    # read here directly so usage's history does not import the traffic app.
+    seconds = int(str(getattr(settings, "COLLECT_INTERVAL", "") or 60).strip())
     if seconds % 60 == 0:
         register_interval_task(
             apps, name="usage.collect_and_rate", task="usage.collect_and_rate", every=seconds // 60

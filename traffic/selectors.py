@@ -1,28 +1,54 @@
-"""Reads for the ops endpoints and the traffic account endpoints."""
+"""Reads for the ops endpoints and the traffic account endpoints. Reads only: nothing here
+writes, and nothing here imports the services (they import these)."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
 
+from core.health import service_health
 from core.models import JobRun
 from core.money import format_credits
 from core.timeutils import format_rfc3339
-from usage.models import (
+from traffic import config
+from traffic.deltas import MINUTE
+from traffic.models import (
     ExporterSource,
     TrafficAccount,
     TrafficMinute,
     TrafficQuotaState,
     TrafficSourceState,
-    UsageEntry,
 )
-from usage.traffic.deltas import MINUTE
-from usage.traffic.services import JOB_NAME, source_status
-from usage.traffic.store import pricing_of
+from traffic.pricing import Pricing
+from usage.models import UsageEntry
 
+JOB_NAME = "usage.collect_and_rate"  # the job lock and JobRun name (beat task name too)
 FINISHED = (JobRun.Outcome.OK, JobRun.Outcome.PARTIAL, JobRun.Outcome.ERROR)
 LEDGER_ROWS = 20
 MAX_BUCKET_RANGE = timedelta(days=31)
+
+
+def source_status(state: TrafficSourceState) -> dict:
+    return {
+        "source_id": state.source_id,
+        "last_completed_until": format_rfc3339(state.last_completed_until),
+        "last_attempted_at": format_rfc3339(state.last_attempted_at),
+        "last_succeeded_at": format_rfc3339(state.last_succeeded_at),
+        "last_error": state.last_error,
+    }
+
+
+def pricing_of(account: TrafficAccount | dict) -> Pricing:
+    get = account.get if isinstance(account, dict) else lambda name: getattr(account, name)
+    quota = get("included_quota_bytes")
+    price = get("price_per_byte")
+    return Pricing(
+        included_quota_bytes=config.initial_included_quota_bytes() if quota is None else int(quota),
+        price_per_byte=config.price_per_byte() if price is None else price,
+        region_multiplier=get("region_multiplier"),
+        line_multiplier=get("line_multiplier"),
+        rule_version=get("pricing_rule_version") or config.source_revision(),
+    )
 
 
 def last_finished_run() -> JobRun | None:
@@ -72,6 +98,34 @@ def traffic_health() -> tuple[bool, str]:
         return True, ""
     message = (run.result or {}).get("error") or run.error or ""
     return run.outcome != JobRun.Outcome.ERROR, message
+
+
+def healthz() -> tuple[bool, dict]:
+    """/healthz: the whole service. `status`/`message` keep their billing-service shape (a
+    healthy service answers exactly what /healthz/collect answers); `checks` says what was
+    looked at: the database, the lock store and the last finished run of every job. Unhealthy
+    when the database or the lock store is unreachable or any job's last run is `error`."""
+    checks = service_health()
+    collect_healthy, message = traffic_health() if checks["database"]["status"] == "ok" else (True, "")
+    problems = [
+        f"{name}: {check['message']}"
+        for name, check in checks.items()
+        if name != "jobs" and check["status"] != "ok"
+    ]
+    if checks["jobs"]["status"] != "ok" and not checks["jobs"]["runs"]:
+        problems.append(f"jobs: {checks['jobs']['message']}")
+    problems += [
+        f"job {run['job']}: its last run failed"
+        for run in checks["jobs"]["runs"]
+        if run["outcome"] == JobRun.Outcome.ERROR and run["job"] != JOB_NAME
+    ]
+    healthy = collect_healthy and all(check["status"] == "ok" for check in checks.values())
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "message": "; ".join(part for part in (message, *problems) if part),
+        "checks": checks,
+    }
+    return healthy, body
 
 
 def traffic_account_get(*, account_uuid: str) -> TrafficAccount | None:

@@ -1,4 +1,9 @@
-"""Traffic from exporters (svc.plus billing-service): sources, accounts, counter state, minute facts."""
+"""Traffic from exporters (svc.plus billing-service): sources, accounts, counter state, minute facts.
+
+The models moved here from usage; their tables keep the names usage created them under
+(`db_table`), so the rows, constraints and the append-only triggers on `usage_trafficminute`
+(usage 0009) stayed where they were.
+"""
 
 from django.db import models
 
@@ -31,6 +36,7 @@ class ExporterSource(TimeStampedModel):
     )
 
     class Meta:
+        db_table = "usage_exportersource"
         ordering = ["source_id"]
         constraints = [
             models.CheckConstraint(
@@ -65,6 +71,7 @@ class TrafficSourceState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "usage_trafficsourcestate"
         ordering = ["source_id"]
 
     def __str__(self) -> str:
@@ -98,6 +105,7 @@ class TrafficAccount(TimeStampedModel):
     pricing_rule_version = models.CharField(max_length=100, blank=True, help_text="Empty: SOURCE_REVISION.")
 
     class Meta:
+        db_table = "usage_trafficaccount"
         ordering = ["account_uuid"]
         constraints = [
             models.CheckConstraint(
@@ -135,6 +143,7 @@ class TrafficQuotaState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "usage_trafficquotastate"
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(remaining_included_bytes__gte=0),
@@ -149,7 +158,7 @@ class TrafficQuotaState(models.Model):
 class TrafficCounterState(models.Model):
     """Delta state of one (node, account uuid): last totals and time seen, the open minute.
 
-    `node_id` is the storage node id (`<env>:<node id>`). See usage/traffic/deltas.py.
+    `node_id` is the storage node id (`<env>:<node id>`). See traffic/deltas.py.
     """
 
     node_id = models.CharField(max_length=200)
@@ -169,6 +178,7 @@ class TrafficCounterState(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "usage_trafficcounterstate"
         constraints = [
             models.UniqueConstraint(
                 fields=["node_id", "account_uuid"], name="trafficcounter_unique_node_account"
@@ -220,6 +230,7 @@ class TrafficMinute(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "usage_trafficminute"
         ordering = ["-minute", "node_id"]
         constraints = [
             models.UniqueConstraint(

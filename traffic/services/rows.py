@@ -15,7 +15,8 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
-from usage.models import TrafficCounterState, TrafficMinute, TrafficQuotaState, UsageEntry
+from traffic.models import TrafficCounterState, TrafficMinute, TrafficQuotaState
+from usage.models import UsageEntry
 
 BATCH = 2000
 

@@ -10,10 +10,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.models import JobRun
-from usage.models import TrafficMinute
-from usage.tests.factories import ExporterNode, traffic_account
-from usage.traffic.devtools import FakeAccount
-from usage.traffic.services import traffic_collect_and_rate
+from devtools.exporter import FakeAccount
+from traffic.models import TrafficMinute
+from traffic.services import traffic_collect_and_rate
+from traffic.tests.factories import ExporterNode, traffic_account
 
 pytestmark = pytest.mark.django_db
 
@@ -55,8 +55,13 @@ def test_ping_reads_the_image_and_leaves_unknown_fields_empty(api_client, settin
     assert response.json() == {"image": image, "tag": tag, "commit": commit, "version": commit}
 
 
-def test_healthz_is_503_exactly_when_the_last_run_is_an_error(api_client, internal_client, node):
-    assert api_client.get("/healthz").json() == {"status": "ok", "message": ""}
+def health_of(client, path: str = "/healthz") -> tuple[int, dict]:
+    response = client.get(path)
+    return response.status_code, response.json()
+
+
+def test_healthz_collect_is_503_exactly_when_the_last_run_is_an_error(api_client, internal_client, node):
+    assert health_of(api_client, "/healthz/collect") == (200, {"status": "ok", "message": ""})
     node.source.delete()
 
     failed = internal_client.post("/v1/jobs/collect-and-rate")
@@ -65,15 +70,85 @@ def test_healthz_is_503_exactly_when_the_last_run_is_an_error(api_client, intern
     body = failed.json()
     assert body["error"] == "job_failed" and "no enabled exporter sources" in body["message"]
     assert body["details"]["status"] == "error"
-    health = api_client.get("/healthz")
-    assert health.status_code == 503
-    assert health.json() == {"status": "degraded", "message": "no enabled exporter sources configured"}
+    degraded = {"status": "degraded", "message": "no enabled exporter sources configured"}
+    assert health_of(api_client, "/healthz/collect") == (503, degraded)
+    # The whole service: the same fields, and the checks behind them.
+    code, whole = health_of(api_client)
+    assert code == 503 and {k: whole[k] for k in ("status", "message")} == degraded
+    assert whole["checks"]["jobs"]["status"] == "error"
+    assert [
+        r["outcome"] for r in whole["checks"]["jobs"]["runs"] if r["job"] == "usage.collect_and_rate"
+    ] == ["error"]
 
-    from usage.tests.factories import ExporterSourceFactory
+    from traffic.tests.factories import ExporterSourceFactory
 
     ExporterSourceFactory(source_id="node-a", base_url=node.server.url)
     assert internal_client.post("/v1/jobs/collect-and-rate").status_code == 200
-    assert api_client.get("/healthz").status_code == 200
+    assert health_of(api_client, "/healthz/collect")[0] == 200
+    assert health_of(api_client)[0] == 200
+
+
+def test_healthz_checks_the_database_the_lock_store_and_every_job(db, api_client, redis):
+    code, body = health_of(api_client)
+    assert code == 200
+    assert body["status"] == "ok" and body["message"] == ""
+    assert body["checks"]["database"] == {"status": "ok", "vendor": "postgresql", "message": ""}
+    assert body["checks"]["lock_store"] == {"status": "ok", "backend": "redis", "message": ""}
+    assert body["checks"]["jobs"] == {"status": "ok", "runs": [], "message": ""}
+
+    now = timezone.now()
+    JobRun.objects.create(job="credits.snapshot", started_at=now, finished_at=now, outcome="ok")
+    JobRun.objects.create(
+        job="billing.reset_usage", started_at=now, finished_at=now, outcome="error", error="boom"
+    )
+    JobRun.objects.create(job="billing.reset_usage", started_at=now - timedelta(minutes=15), outcome="ok")
+
+    code, body = health_of(api_client)
+    assert code == 503
+    assert body["status"] == "degraded"
+    assert body["message"] == "job billing.reset_usage: its last run failed"
+    runs = {r["job"]: r for r in body["checks"]["jobs"]["runs"]}
+    assert (
+        runs["billing.reset_usage"]["outcome"] == "error" and runs["billing.reset_usage"]["error"] == "boom"
+    )
+    assert runs["credits.snapshot"]["outcome"] == "ok"
+    # The collector alone is healthy: it never ran.
+    assert health_of(api_client, "/healthz/collect") == (200, {"status": "ok", "message": ""})
+
+    JobRun.objects.create(job="billing.reset_usage", started_at=now + timedelta(seconds=1), outcome="ok")
+    assert health_of(api_client)[0] == 200
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_when_redis_is_unreachable_and_the_database_is_not(api_client, settings):
+    settings.TALLY_LOCK_BACKEND = "redis"
+    settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+
+    code, body = health_of(api_client)
+
+    assert code == 503
+    assert body["status"] == "degraded"
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["lock_store"]["status"] == "error"
+    assert body["checks"]["lock_store"]["backend"] == "redis"
+    assert body["message"].startswith("lock_store: ")
+    assert health_of(api_client, "/healthz/collect")[0] == 200  # the collector's own meaning
+
+
+@pytest.mark.django_db
+def test_healthz_names_the_database_lock_backend_of_the_embedded_default(api_client, settings):
+    settings.TALLY_LOCK_BACKEND = "database"
+    code, body = health_of(api_client)
+    assert code == 200
+    assert body["checks"]["lock_store"] == {"status": "ok", "backend": "database", "message": ""}
 
 
 def test_jobs_are_post_only_for_the_internal_token(api_client, internal_client, team_key_client, node):
@@ -146,7 +221,7 @@ def test_status_is_for_staff_and_internal_only(
 
 
 def test_a_partial_run_is_200_and_reports_the_failed_source(internal_client, node):
-    from usage.tests.factories import ExporterSourceFactory
+    from traffic.tests.factories import ExporterSourceFactory
 
     ExporterSourceFactory(source_id="node-down", base_url="http://127.0.0.1:9", timeout_seconds=1)
     response = internal_client.post("/v1/jobs/collect-and-rate")
@@ -269,6 +344,7 @@ def test_the_traffic_endpoints_are_in_the_schema(client):
     for path in (
         "/api/ping",
         "/healthz",
+        "/healthz/collect",
         "/v1/status",
         "/v1/jobs/collect-and-rate",
         "/v1/jobs/reconcile",

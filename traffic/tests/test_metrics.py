@@ -6,9 +6,9 @@ import pytest
 from django.conf import settings
 
 from core.tests.prometheus import sample, scrape
-from usage.tests.factories import ExporterNode
-from usage.traffic.devtools import make_accounts
-from usage.traffic.services import traffic_collect_and_rate
+from devtools.exporter import make_accounts
+from traffic.services import traffic_collect_and_rate
+from traffic.tests.factories import ExporterNode
 
 pytestmark = pytest.mark.django_db
 

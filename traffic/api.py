@@ -19,10 +19,11 @@ from core.api import caller_name, job_skipped_response
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed, error_body
 from core.models import JobRun
-from usage.models import TrafficAccount
-from usage.traffic.config import parse_image
-from usage.traffic.selectors import (
+from traffic.config import parse_image
+from traffic.models import TrafficAccount
+from traffic.selectors import (
     MAX_BUCKET_RANGE,
+    healthz,
     traffic_account_get,
     traffic_billing_summary,
     traffic_health,
@@ -30,7 +31,7 @@ from usage.traffic.selectors import (
     traffic_usage_buckets,
     traffic_usage_summary,
 )
-from usage.traffic.services import CollectFailed, traffic_job_run
+from traffic.services import CollectFailed, traffic_job_run
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 RUN_EXAMPLE = {
@@ -85,11 +86,55 @@ class PingApi(APIView):
         return Response(parse_image(getattr(settings, "IMAGE", "")))
 
 
-class HealthzApi(APIView):
+HEALTHZ_EXAMPLE = {
+    "status": "ok",
+    "message": "",
+    "checks": {
+        "database": {"status": "ok", "vendor": "postgresql", "message": ""},
+        "lock_store": {"status": "ok", "backend": "redis", "message": ""},
+        "jobs": {
+            "status": "ok",
+            "runs": [
+                {
+                    "job": "usage.collect_and_rate",
+                    "outcome": "ok",
+                    "started_at": "2026-11-23T12:06:05Z",
+                    "finished_at": "2026-11-23T12:06:06Z",
+                    "error": "",
+                }
+            ],
+            "message": "",
+        },
+    },
+}
+
+
+class _ProbeApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = []  # probes from load balancers are never throttled
 
+
+class HealthzApi(_ProbeApi):
+    @extend_schema(
+        summary="Health of the whole service: 503 when the database or the lock store (Redis) is "
+        "unreachable or the last run of any job is an error",
+        description="`status` and `message` keep their billing-service meaning when the service is "
+        "otherwise healthy (the collector alone: `/healthz/collect`); `checks` lists what was "
+        "looked at: `database` (SELECT 1), `lock_store` (Redis PING, or the database backend of "
+        "the embedded default) and `jobs` (the last finished run of every job).",
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="Healthy"),
+            503: OpenApiResponse(OpenApiTypes.OBJECT, description="Degraded: `message` and `checks` say why"),
+        },
+        examples=[OpenApiExample("Healthy", value=HEALTHZ_EXAMPLE)],
+    )
+    def get(self, request):
+        healthy, body = healthz()
+        return Response(body, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class HealthzCollectApi(_ProbeApi):
     @extend_schema(
         summary="Health of collect-and-rate: 503 when the last run is an error",
         responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},

@@ -15,7 +15,7 @@ import orjson
 import requests
 
 from core.timeutils import format_rfc3339
-from usage.traffic.deltas import AggregatedSample, aggregate_samples
+from traffic.deltas import AggregatedSample, aggregate_samples
 
 PAGE_LIMIT = 120
 MAX_NODE_KEY = 200

@@ -14,10 +14,11 @@ import pytest
 from django.conf import settings
 from django.db.models import Count, Sum
 
-from usage.models import TrafficMinute, TrafficQuotaState, TrafficSourceState, UsageEntry
-from usage.tests.factories import ExporterNode
-from usage.traffic.devtools import make_accounts
-from usage.traffic.services import CollectFailed, traffic_collect_and_rate
+from devtools.exporter import make_accounts
+from traffic.models import TrafficMinute, TrafficQuotaState, TrafficSourceState
+from traffic.services import CollectFailed, traffic_collect_and_rate
+from traffic.tests.factories import ExporterNode
+from usage.models import UsageEntry
 
 pytestmark = pytest.mark.django_db
 

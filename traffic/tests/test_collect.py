@@ -12,17 +12,17 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
-from usage.models import (
+from devtools.exporter import FakeAccount, make_accounts
+from traffic.models import (
     TrafficAccount,
     TrafficCounterState,
     TrafficMinute,
     TrafficQuotaState,
     TrafficSourceState,
-    UsageEntry,
 )
-from usage.tests.factories import ExporterNode, traffic_account
-from usage.traffic.devtools import FakeAccount, make_accounts
-from usage.traffic.services import CollectFailed, traffic_collect_and_rate
+from traffic.services import CollectFailed, traffic_collect_and_rate
+from traffic.tests.factories import ExporterNode, traffic_account
+from usage.models import UsageEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -254,7 +254,7 @@ def test_the_checkpoint_never_passes_the_newest_snapshot_and_an_empty_window_mov
 
 
 def test_the_wrong_token_is_a_failure_and_a_per_source_token_is_sent_as_bearer(nodes):
-    from usage.traffic.services import exporter_source_set_token
+    from traffic.services import exporter_source_set_token
 
     node = nodes("node-a", make_accounts(1, seed=5), seed=5)
     node.generator.advance(start=NOW - timedelta(minutes=2), until=NOW, interval=MINUTE)
@@ -363,11 +363,11 @@ def test_invalid_uuids_are_skipped_and_make_the_run_partial(nodes):
 
 
 def test_an_unknown_account_is_created_as_a_user_once_and_the_hook_runs_in_its_transaction(nodes, ann):
-    from usage import hooks
+    from traffic import hooks
 
     calls = []
 
-    def record(*, attribution_id, account_uuid):
+    def record(*, attribution_id, account_uuid, initial_balance):
         calls.append((attribution_id, account_uuid, connection.in_atomic_block))
 
     hooks.on_traffic_account_created(record)
@@ -410,8 +410,8 @@ def test_an_https_source_is_verified(tmp_path, monkeypatch, ann):
     """TLS verification is always on: a self-signed exporter fails until its CA is trusted."""
     import ssl
 
-    from usage.tests.factories import ExporterSourceFactory
-    from usage.traffic.devtools import ExporterServer, FakeExporter, TrafficGenerator
+    from devtools.exporter import ExporterServer, FakeExporter, TrafficGenerator
+    from traffic.tests.factories import ExporterSourceFactory
 
     cert, key = _self_signed(tmp_path)
     generator = TrafficGenerator(node_id="node-tls", accounts=[ann])
@@ -477,7 +477,7 @@ def test_no_enabled_source_is_an_error():
 
 
 def test_sources_come_from_the_environment_and_follow_it_until_edited(settings):
-    from usage.models import ExporterSource
+    from traffic.models import ExporterSource
 
     settings.EXPORTER_SOURCES_JSON = (
         '[{"source_id": "jp-1", "base_url": "http://127.0.0.1:9/", "expected_node_id": "jp-1.example",'

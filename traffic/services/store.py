@@ -22,13 +22,13 @@ from django.db import IntegrityError, transaction
 
 from core.money import ZERO
 from core.timeutils import format_rfc3339
-from usage import hooks
-from usage.models import TrafficAccount, TrafficCounterState, TrafficMinute, TrafficQuotaState
-from usage.traffic import config
-from usage.traffic.client import Source, WindowPage
-from usage.traffic.deltas import ClosedMinute, CounterState, observe, seal
-from usage.traffic.pricing import Pricing, rate_minute
-from usage.traffic.rows import (
+from traffic import config, hooks
+from traffic.client import Source, WindowPage
+from traffic.deltas import ClosedMinute, CounterState, observe, seal
+from traffic.models import TrafficAccount, TrafficCounterState, TrafficMinute, TrafficQuotaState
+from traffic.pricing import Pricing, rate_minute
+from traffic.selectors import pricing_of
+from traffic.services.rows import (
     EntryRow,
     FactRow,
     QuotaRow,
@@ -100,19 +100,6 @@ def _chunks(values: list, size: int = IN_CHUNK) -> Iterable[list]:
         yield values[start : start + size]
 
 
-def pricing_of(account: TrafficAccount | dict) -> Pricing:
-    get = account.get if isinstance(account, dict) else lambda name: getattr(account, name)
-    quota = get("included_quota_bytes")
-    price = get("price_per_byte")
-    return Pricing(
-        included_quota_bytes=config.initial_included_quota_bytes() if quota is None else int(quota),
-        price_per_byte=config.price_per_byte() if price is None else price,
-        region_multiplier=get("region_multiplier"),
-        line_multiplier=get("line_multiplier"),
-        rule_version=get("pricing_rule_version") or config.source_revision(),
-    )
-
-
 _ACCOUNT_FIELDS = (
     "id",
     "account_uuid",
@@ -138,7 +125,7 @@ def ensure_accounts(
     emails: dict[str, str], *, now: datetime, counters: RunCounters
 ) -> dict[str, AccountView]:
     """Accounts by uuid; those Tally has not seen are created as `user:<uuid>` with their quota
-    state, and `usage.hooks.traffic_account_created` runs for each in this transaction."""
+    state, and `traffic.hooks.traffic_account_created` runs for each in this transaction."""
     views: dict[str, AccountView] = {}
     for chunk in _chunks(list(emails)):
         for row in TrafficAccount.objects.filter(account_uuid__in=chunk).values(*_ACCOUNT_FIELDS, "email"):
@@ -178,9 +165,12 @@ def ensure_accounts(
             ],
             batch_size=BATCH,
         )
+        initial_balance = config.initial_balance()
         for account in created:
             hooks.traffic_account_created(
-                attribution_id=account.attribution_id, account_uuid=str(account.account_uuid)
+                attribution_id=account.attribution_id,
+                account_uuid=str(account.account_uuid),
+                initial_balance=initial_balance,
             )
         counters.accounts_created += len(created)
     for chunk in _chunks(missing):

@@ -14,9 +14,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from core.crypto import DecryptionFailed, decrypt_text, encrypt_text
 from core.models import JobRun
-from usage.models import ExporterSource, TrafficAccount, TrafficQuotaState
-from usage.tests.factories import ExporterSourceFactory, traffic_account
-from usage.traffic import config
+from traffic import config
+from traffic.models import ExporterSource, TrafficAccount, TrafficQuotaState
+from traffic.tests.factories import ExporterSourceFactory, traffic_account
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,7 +128,7 @@ def test_secrets_round_trip_and_keys_rotate(settings):
 def test_admin_stores_a_source_token_encrypted_and_never_shows_it(client, staff_user):
     client.force_login(staff_user)
     response = client.post(
-        "/admin/usage/exportersource/add/",
+        "/admin/traffic/exportersource/add/",
         {
             "source_id": "jp-1",
             "base_url": "https://jp-1.example.com/",
@@ -146,11 +146,11 @@ def test_admin_stores_a_source_token_encrypted_and_never_shows_it(client, staff_
     assert source.base_url == "https://jp-1.example.com"
     assert source.token_encrypted and "exporter-secret-token" not in source.token_encrypted
     assert decrypt_text(source.token_encrypted) == "exporter-secret-token"
-    page = client.get(f"/admin/usage/exportersource/{source.pk}/change/").content.decode()
+    page = client.get(f"/admin/traffic/exportersource/{source.pk}/change/").content.decode()
     assert "exporter-secret-token" not in page and source.token_encrypted not in page
 
     client.post(
-        f"/admin/usage/exportersource/{source.pk}/change/",
+        f"/admin/traffic/exportersource/{source.pk}/change/",
         {
             "source_id": "jp-1",
             "base_url": "https://jp-1.example.com",
@@ -164,7 +164,7 @@ def test_admin_stores_a_source_token_encrypted_and_never_shows_it(client, staff_
 
 @pytest.mark.django_db
 def test_admin_creates_an_account_mapping_through_the_service(client, staff_user, team):
-    from usage import hooks
+    from traffic import hooks
 
     created = []
     callback = hooks.on_traffic_account_created(lambda **kwargs: created.append(kwargs))
@@ -172,7 +172,7 @@ def test_admin_creates_an_account_mapping_through_the_service(client, staff_user
     client.force_login(staff_user)
     try:
         response = client.post(
-            "/admin/usage/trafficaccount/add/",
+            "/admin/traffic/trafficaccount/add/",
             {
                 "account_uuid": account_uuid,
                 "email": "ann@example.com",
@@ -193,14 +193,16 @@ def test_admin_creates_an_account_mapping_through_the_service(client, staff_user
     account = TrafficAccount.objects.get(account_uuid=account_uuid)
     assert account.attribution_id == team.attribution_id
     assert TrafficQuotaState.objects.get(account=account).remaining_included_bytes == 5000
-    assert created == [{"attribution_id": team.attribution_id, "account_uuid": account_uuid}]
+    assert created == [
+        {"attribution_id": team.attribution_id, "account_uuid": account_uuid, "initial_balance": Decimal(0)}
+    ]
     for path in (
-        "/admin/usage/trafficaccount/",
-        f"/admin/usage/trafficaccount/{account.pk}/change/",
-        "/admin/usage/trafficminute/",
-        "/admin/usage/trafficsourcestate/",
-        "/admin/usage/trafficcounterstate/",
-        "/admin/usage/exportersource/",
+        "/admin/traffic/trafficaccount/",
+        f"/admin/traffic/trafficaccount/{account.pk}/change/",
+        "/admin/traffic/trafficminute/",
+        "/admin/traffic/trafficsourcestate/",
+        "/admin/traffic/trafficcounterstate/",
+        "/admin/traffic/exportersource/",
     ):
         assert client.get(path).status_code == 200, path
 
@@ -210,13 +212,13 @@ def test_admin_quota_reset_starts_a_new_period(client, staff_user):
     account = traffic_account(included_quota_bytes=700)
     TrafficQuotaState.objects.filter(account=account).update(remaining_included_bytes=3)
     client.force_login(staff_user)
-    client.post("/admin/usage/trafficaccount/", {"action": "reset_quota", "_selected_action": [account.pk]})
+    client.post("/admin/traffic/trafficaccount/", {"action": "reset_quota", "_selected_action": [account.pk]})
     assert TrafficQuotaState.objects.get(account=account).remaining_included_bytes == 700
 
 
 @pytest.mark.django_db
 def test_the_task_runs_under_its_lock_and_records_errors_without_raising(redis):
-    from usage.tasks import collect_and_rate
+    from traffic.tasks import collect_and_rate
 
     result = collect_and_rate.delay().get()
     assert result["status"] == "error"
@@ -228,8 +230,8 @@ def test_the_task_runs_under_its_lock_and_records_errors_without_raising(redis):
 
 @pytest.mark.django_db
 def test_the_task_with_a_source(redis, settings):
-    from usage.tasks import collect_and_rate
-    from usage.traffic.devtools import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
+    from devtools.exporter import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
+    from traffic.tasks import collect_and_rate
 
     generator = TrafficGenerator(node_id="node-a", accounts=make_accounts(2))
     now = datetime.now(UTC).replace(second=0, microsecond=0)

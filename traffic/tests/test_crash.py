@@ -15,13 +15,14 @@ from django.db import connection
 from django.db.models import Count, Sum
 
 from core.models import JobRun
-from usage.models import TrafficCounterState, TrafficMinute, TrafficSourceState
-from usage.tests.factories import ExporterNode
-from usage.traffic.devtools import make_accounts
-from usage.traffic.services import JOB_NAME, traffic_job_run
+from devtools.exporter import make_accounts
+from traffic.models import TrafficCounterState, TrafficMinute, TrafficSourceState
+from traffic.selectors import JOB_NAME
+from traffic.services import traffic_job_run
+from traffic.tests.factories import ExporterNode
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN = "import django; django.setup(); from usage.traffic.services import traffic_job_run; traffic_job_run()"
+RUN = "import django; django.setup(); from traffic.services import traffic_job_run; traffic_job_run()"
 
 
 def _database_url() -> str:

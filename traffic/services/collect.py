@@ -2,7 +2,7 @@
 
 Per source: `until` = now truncated to the minute minus one minute; `since` = the source's last
 completed until minus 2 minutes (first run: until minus 2 minutes). Pages are pulled while
-`has_more`, each applied in its own transaction (usage/traffic/store.py). A source that fails
+`has_more`, each applied in its own transaction (traffic/services/store.py). A source that fails
 (timeout, non-2xx, bad page, node/env mismatch, has_more without next_cursor) keeps its
 checkpoint and records its error; the others go on. Only after a whole window was applied are
 its minutes before `until` closed and the checkpoint moved, in one transaction.
@@ -17,28 +17,25 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import requests
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Counter
 
-from core.attribution import normalize_attribution_id
-from core.crypto import DecryptionFailed, decrypt_text, encrypt_text
+from core.crypto import DecryptionFailed
 from core.jobs import run_job
 from core.metrics import REGISTRY
 from core.models import JobRun
 from core.money import format_credits
 from core.timeutils import format_rfc3339
-from usage import hooks
-from usage.models import ExporterSource, TrafficAccount, TrafficQuotaState, TrafficSourceState
-from usage.traffic import config
-from usage.traffic.client import Source, SourceFailure, fetch_page
-from usage.traffic.deltas import MINUTE
-from usage.traffic.store import ConcurrentWrite, RunCounters, apply_page, seal_minutes
+from traffic.client import Source, SourceFailure, fetch_page
+from traffic.deltas import MINUTE
+from traffic.models import ExporterSource, TrafficSourceState
+from traffic.selectors import JOB_NAME, source_status
+from traffic.services.sources import exporter_sources_sync, source_runtime
+from traffic.services.store import ConcurrentWrite, RunCounters, apply_page, seal_minutes
 
 logger = logging.getLogger(__name__)
 
-JOB_NAME = "usage.collect_and_rate"
 WINDOW_OVERLAP = timedelta(minutes=2)
 MAX_PAGES_PER_RUN = 10_000
 MAX_CURSOR_REPEATS = 3
@@ -72,58 +69,10 @@ class CollectFailed(Exception):
         self.result = result
 
 
-def exporter_sources_sync() -> None:
-    """Create the sources declared in the environment; refresh those still managed by it."""
-    for declared in config.configured_sources():
-        wanted = {
-            "base_url": declared.base_url,
-            "expected_node_id": declared.expected_node_id,
-            "expected_env": declared.expected_env,
-            "enabled": declared.enabled,
-            "timeout_seconds": declared.timeout_seconds,
-            "region": declared.region,
-            "line": declared.line,
-        }
-        row = ExporterSource.objects.filter(source_id=declared.source_id).first()
-        if row is None:
-            ExporterSource.objects.create(source_id=declared.source_id, managed_by_settings=True, **wanted)
-        elif row.managed_by_settings and any(getattr(row, k) != v for k, v in wanted.items()):
-            ExporterSource.objects.filter(pk=row.pk).update(**wanted, updated_at=timezone.now())
-
-
-def exporter_source_set_token(*, source: ExporterSource, token: str | None) -> None:
-    """Store a per-source Bearer token encrypted; None or "" falls back to INTERNAL_SERVICE_TOKEN."""
-    source.token_encrypted = encrypt_text(token) if token else ""
-
-
-def source_runtime(row: ExporterSource) -> Source:
-    token = decrypt_text(row.token_encrypted) if row.token_encrypted else settings.INTERNAL_SERVICE_TOKEN
-    return Source(
-        source_id=row.source_id,
-        base_url=row.base_url.rstrip("/"),
-        token=token or "",
-        expected_node_id=row.expected_node_id.strip(),
-        expected_env=row.expected_env.strip(),
-        timeout_seconds=row.timeout_seconds,
-        region=row.region.strip() or config.default_region(),
-        line=row.line.strip(),
-    )
-
-
 def window_for(*, now: datetime, last_completed_until: datetime | None) -> tuple[datetime, datetime]:
     until = now.replace(second=0, microsecond=0) - MINUTE
     since = (last_completed_until or until) - WINDOW_OVERLAP
     return since, until
-
-
-def source_status(state: TrafficSourceState) -> dict:
-    return {
-        "source_id": state.source_id,
-        "last_completed_until": format_rfc3339(state.last_completed_until),
-        "last_attempted_at": format_rfc3339(state.last_attempted_at),
-        "last_succeeded_at": format_rfc3339(state.last_succeeded_at),
-        "last_error": state.last_error,
-    }
 
 
 def _record_failure(state: TrafficSourceState, message: str) -> None:
@@ -316,46 +265,3 @@ def traffic_job_run(*, job: str = "collect-and-rate", triggered_by: str = "sched
             run.result = {**exc.result, "status": "error"}
             run.save(update_fields=["result"])
         raise
-
-
-def traffic_account_create(
-    *,
-    account_uuid: str,
-    attribution_id: str,
-    email: str = "",
-    now: datetime | None = None,
-    **profile,
-) -> TrafficAccount:
-    """Create an account ahead of its traffic (the mapping to a team), with its quota state;
-    `usage.hooks.traffic_account_created` runs inside this transaction."""
-    attribution_id = normalize_attribution_id(attribution_id)
-    with transaction.atomic():
-        account = TrafficAccount(
-            account_uuid=account_uuid, email=email, attribution_id=attribution_id, **profile
-        )
-        account.full_clean()
-        account.save()
-        included = account.included_quota_bytes
-        TrafficQuotaState.objects.create(
-            account=account,
-            remaining_included_bytes=config.initial_included_quota_bytes() if included is None else included,
-            period_started_at=now or timezone.now(),
-        )
-        hooks.traffic_account_created(attribution_id=attribution_id, account_uuid=str(account.account_uuid))
-    return account
-
-
-def traffic_quota_reset(*, account: TrafficAccount, now: datetime | None = None) -> TrafficQuotaState:
-    """Start a new quota period: the remaining included bytes go back to the profile's quota.
-
-    Takes the quota state's row lock (the rating holds it while it consumes quota).
-    """
-    with transaction.atomic():
-        quota = TrafficQuotaState.objects.select_for_update().get(account=account)
-        included = account.included_quota_bytes
-        quota.remaining_included_bytes = (
-            config.initial_included_quota_bytes() if included is None else included
-        )
-        quota.period_started_at = now or timezone.now()
-        quota.save(update_fields=["remaining_included_bytes", "period_started_at", "updated_at"])
-    return quota

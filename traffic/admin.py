@@ -9,7 +9,8 @@ from django.contrib import admin, messages
 from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
-from usage.models import (
+from traffic.config import check_base_url
+from traffic.models import (
     ExporterSource,
     TrafficAccount,
     TrafficCounterState,
@@ -17,8 +18,7 @@ from usage.models import (
     TrafficQuotaState,
     TrafficSourceState,
 )
-from usage.traffic.config import check_base_url
-from usage.traffic.services import exporter_source_set_token, traffic_account_create, traffic_quota_reset
+from traffic.services import exporter_source_set_token, traffic_account_create, traffic_quota_reset
 
 
 class ExporterSourceForm(forms.ModelForm):

@@ -23,7 +23,7 @@ node or env), `replay` (serve the previous answer again: a stale, replayed page)
 `no_cursor` (has_more without next_cursor), `hang` (block until `release()`; `hanging` is set
 meanwhile). `generator.restart()` is a counter reset (the exporter restarted).
 
-Run it for the demo: `python -m usage.traffic.devtools --port 9100 --token demo-internal-token`.
+Run it for the demo: `python -m devtools.exporter --port 9100 --token demo-internal-token`.
 """
 
 import argparse

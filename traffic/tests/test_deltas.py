@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usage.traffic.deltas import CounterState, aggregate_samples, minute_of, observe, seal
-from usage.traffic.pricing import Pricing, effective_multiplier, rate_minute
+from traffic.deltas import CounterState, aggregate_samples, minute_of, observe, seal
+from traffic.pricing import Pricing, effective_multiplier, rate_minute
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class TrafficConfig(AppConfig):
+    name = "traffic"
+    verbose_name = "Traffic"
+
+    def ready(self):
+        # A malformed EXPORTER_SOURCES_JSON (or another traffic setting) stops startup, naming it.
+        from traffic.config import validate_settings
+
+        validate_settings()
