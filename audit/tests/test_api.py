@@ -1,13 +1,15 @@
 """The audit trail over HTTP: who is recorded for API callers, and GET /api/v1/audit-events."""
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory
 
 from audit.models import AuditEvent
 from audit.tests.factories import AuditEventFactory
+from core.auth import ApiKeyAuthentication
+from core.context import SOURCE_API, actor_for_principal
+from usage.models import CostCenter
 from usage.tests.factories import new_attribution_id
 
 pytestmark = pytest.mark.django_db
@@ -46,16 +48,19 @@ def test_a_void_by_staff_over_the_api_records_before_and_after(internal_client, 
     assert event.after["amount"] == event.before["amount"] == "100.000000"
 
 
-def test_a_team_key_reading_its_cost_center_first_is_named_by_its_prefix(team_key_client, team_key, team):
+def test_a_team_key_reading_its_cost_center_writes_nothing_to_the_trail(team_key_client, team):
+    # Reads never write: before, this GET created the cost center and audited it.
     assert team_key_client.get(f"/api/v1/cost-centers/{team.attribution_id}").status_code == 200
-    event = AuditEvent.objects.get(action="cost_center.created", attribution_id=team.attribution_id)
-    assert (event.actor_kind, event.actor_label, event.actor_id) == (
-        "api_key",
-        team_key.prefix,
-        str(team_key.pk),
-    )
-    assert event.after["spending_limit"] == "500.000000"  # TALLY_DEFAULT_SPENDING_LIMIT
-    assert team_key.raw_key not in json.dumps(event.after)
+    assert not CostCenter.objects.filter(attribution_id=team.attribution_id).exists()
+    assert not AuditEvent.objects.filter(attribution_id=team.attribution_id).exists()
+
+
+def test_a_team_key_acting_is_named_by_its_prefix_never_its_secret(team_key):
+    request = APIRequestFactory().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {team_key.raw_key}")
+    principal, _ = ApiKeyAuthentication().authenticate(request)
+    actor = actor_for_principal(principal, source=SOURCE_API)
+    assert (actor.kind, actor.label, actor.id) == ("api_key", team_key.prefix, str(team_key.pk))
+    assert team_key.raw_key not in repr(actor)
 
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
