@@ -43,13 +43,15 @@ def billable_summary(*, attribution_id: str, now=None) -> dict:
     """The figures behind billable credits, for the API and the pages."""
     from django.utils import timezone
 
-    from credits.selectors.coverage import credits_covered
+    from credits.selectors.coverage import cycle_credits_covered
     from usage.selectors import cost_center_get_or_default, usage_balance
 
     now = now or timezone.now()
     cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=now)
     balance = usage_balance(attribution_id=attribution_id)
-    covered = credits_covered(attribution_id=attribution_id, start=cost_center.billing_cycle_start, end=now)
+    covered = cycle_credits_covered(
+        attribution_id=attribution_id, cycle_start=cost_center.billing_cycle_start, now=now
+    )
     return {
         "attribution_id": attribution_id,
         "balance": balance,

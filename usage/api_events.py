@@ -72,14 +72,28 @@ class EventIngestApi(APIView):
         request={"application/json": EVENTS_REQUEST_SCHEMA},
         responses={
             200: IngestOutputSerializer,
+            409: OpenApiResponse(
+                description=(
+                    "`ingest_conflict`: other requests were writing the same events at the same "
+                    "moment and the batch still conflicted after the server's own retries. "
+                    "Nothing of it was stored; retry the whole batch with the same keys."
+                )
+            ),
             413: OpenApiResponse(description="The body is over TALLY_INGEST_MAX_BYTES"),
+            503: OpenApiResponse(
+                description=(
+                    "`unavailable`: the database connection failed (with `Retry-After`). "
+                    "Nothing was stored; retry the batch with the same keys."
+                )
+            ),
         },
         summary="Ingest meter events (each unique key is counted once, forever)",
         description=(
             "Send one event object or an array of up to 1,000. The answer lists, in request "
             "order, `accepted`, `duplicate` (the key was stored before: nothing to retry) or "
             "`rejected` with a reason (do not retry unchanged). A batch is one transaction: "
-            "on a 5xx nothing was stored and the whole batch may be retried with the same keys."
+            "on a 409 `ingest_conflict` or a 5xx nothing was stored and the whole batch may be "
+            "retried with the same keys."
         ),
         examples=[
             OpenApiExample(

@@ -23,7 +23,7 @@ from core.errors import ApplicationError
 from core.money import ZERO, format_credits
 from core.timeutils import add_months, format_rfc3339
 from credits.models import Ledger
-from credits.selectors.coverage import credits_covered
+from credits.selectors.coverage import cycle_credits_covered
 from credits.services.resets import ledger_reset
 from usage.models import CostCenter, UsageEntry
 from usage.services import cost_center_reset_usage, cost_center_start_cycle, ledger_entry_write_once
@@ -56,7 +56,10 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
         return None
     closed_from = cost_center.billing_cycle_start
     new_start = next_cycle_start(cost_center, now)
-    covered = credits_covered(attribution_id=attribution_id, start=closed_from, end=new_start)
+    # The closed cycle's hours; the hour new_start falls in is the new cycle's (coverage.py).
+    covered = cycle_credits_covered(
+        attribution_id=attribution_id, cycle_start=closed_from, cycle_end=new_start
+    )
     if covered > 0:
         ledger_entry_write_once(
             attribution_id=attribution_id,
@@ -77,7 +80,12 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
         ledger_reset(attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close")
     invoiced = ZERO
     if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER:
-        outcome = cost_center_reset_usage(attribution_id=attribution_id, now=now)
+        # Usage of the hour new_start falls in is the new cycle's: what grants paid of it is
+        # covered there, so it is not invoiced now.
+        in_new_cycle = cycle_credits_covered(attribution_id=attribution_id, cycle_start=new_start, now=now)
+        outcome = cost_center_reset_usage(
+            attribution_id=attribution_id, now=now, covered_in_new_cycle=in_new_cycle
+        )
         invoiced = outcome.invoiced if outcome else ZERO
     else:
         cost_center_start_cycle(attribution_id=attribution_id, start=new_start, reason="cycle closed")

@@ -22,7 +22,7 @@ from credits.selectors.computation import (
     ledger_get,
     public_feature_key,
 )
-from credits.selectors.coverage import credits_covered
+from credits.selectors.coverage import credits_covered, cycle_credits_covered
 from credits.selectors.entitlements import (
     EntitlementValue,
     access_granted,
@@ -73,6 +73,7 @@ __all__ = [
     "access_granted",
     "credits_covered",
     "cutline",
+    "cycle_credits_covered",
     "engine_feature_key",
     "entitlement_value",
     "feature_balance",

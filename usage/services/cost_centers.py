@@ -197,12 +197,17 @@ def _advance_cycle(cost_center: CostCenter, now: datetime) -> int:
 
 
 @transaction.atomic
-def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None) -> ResetOutcome | None:
+def cost_center_reset_usage(
+    *, attribution_id: str, now: datetime | None = None, covered_in_new_cycle: Decimal = ZERO
+) -> ResetOutcome | None:
     """ResetUsage for one `other` cost center whose next billing time has passed.
 
-    Advances the cycle, then writes an `invoice` entry of -min(balance, limit) when the
-    balance is positive (a limit of 0 caps nothing). Returns None when nothing was due, so a
-    second run, or a run after a crash, changes nothing twice.
+    Advances the cycle, then writes an `invoice` entry of -min(balance - covered_in_new_cycle,
+    limit) when that is positive (a limit of 0 caps nothing). `covered_in_new_cycle` is what
+    grants already paid of usage that belongs to the new cycle (cycle close passes the new
+    cycle's first, partial hour: billing's coverage rule), so it is not invoiced here and
+    covered there. Returns None when nothing was due, so a second run, or a run after a crash,
+    changes nothing twice.
     """
     now = now or timezone.now()
     cost_center = CostCenter.objects.select_for_update().filter(attribution_id=attribution_id).first()
@@ -215,7 +220,7 @@ def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None)
     closed_cycle_end = cost_center.next_billing_time
     before = _audit_state(cost_center)
     months = _advance_cycle(cost_center, now)
-    balance = usage_balance(attribution_id=attribution_id)
+    balance = usage_balance(attribution_id=attribution_id) - covered_in_new_cycle
     invoiced = ZERO
     if balance > 0:
         limit = cost_center.spending_limit

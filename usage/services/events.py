@@ -4,15 +4,28 @@ PostgreSQL path: COPY the rows into a temporary staging table, then one statemen
 facts (`ON CONFLICT DO NOTHING RETURNING`) and folds exactly the inserted rows into the
 rollups. A key seen before — in any earlier batch, forever — inserts nothing and counts
 nothing. SQLite (the demo) takes a row-by-row path with the same semantics.
+
+Lock order: a batch takes row locks in two sets, always in the same order — first the facts'
+unique-index entries, by (attribution_id, key), then the rollup rows, by (attribution_id,
+meter_id, minute) (the rollups need every inserted fact first: they are grouped from them).
+Two batches sharing keys therefore wait for each other in one direction only and cannot
+deadlock, whatever order their clients sent the events in. The transaction writes nothing
+else. Should PostgreSQL still report a deadlock or a serialization failure, the batch is
+retried a few times with a short random pause; one that still conflicts is `IngestConflict`
+(409 `ingest_conflict`: nothing stored, retry the batch), while a database that is really gone
+stays a 503.
 """
 
 import logging
+import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from core.errors import Conflict
 from core.metrics import INGESTED_EVENTS
 from usage import hooks
 from usage.ingest import EventResult, EventRow, Limits, validate_batch
@@ -36,6 +49,7 @@ WITH inserted AS (
         (attribution_id, key, meter_id, occurred_at, amount, instance_id, metadata, received_at)
     SELECT attribution_id, key, meter_id, occurred_at, amount, instance_id, metadata, now()
     FROM usage_ingest_stage
+    ORDER BY attribution_id, key
     ON CONFLICT (attribution_id, key) DO NOTHING
     RETURNING attribution_id, key, meter_id, occurred_at, amount
 ), rolled AS (
@@ -51,6 +65,24 @@ WITH inserted AS (
 SELECT attribution_id, key FROM inserted
 """
 DEADLOCK_RETRIES = 3
+# SQLSTATEs that mean "another transaction got in the way", not "the database is unwell".
+LOCK_CONFLICT_SQLSTATES = {"40P01": "deadlock", "40001": "serialization failure"}
+RETRY_PAUSE_SECONDS = 0.05  # up to this much (times the attempt number), at random
+
+
+class IngestConflict(Conflict):
+    """A batch that still conflicted with concurrent writers of the same events after retries."""
+
+    default_code = "ingest_conflict"
+    MESSAGE = "Another request is writing the same events; retry this batch — nothing of it was stored."
+
+    def __init__(self):
+        super().__init__(self.MESSAGE)
+
+
+def lock_conflict(exc: OperationalError) -> str | None:
+    """What kind of lock conflict `exc` is (deadlock, serialization failure), or None."""
+    return LOCK_CONFLICT_SQLSTATES.get(getattr(exc.__cause__, "sqlstate", None))
 
 
 def active_meters() -> dict[str, int]:
@@ -77,18 +109,20 @@ def meter_events_ingest(*, events: list, allowed_attribution: str | None = None)
     )
     inserted: set[tuple[str, str]] = set()
     if rows:
-        for attempt in range(DEADLOCK_RETRIES):
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
                 with transaction.atomic():
                     inserted = _store(rows)
                 break
             except OperationalError as exc:
-                if (
-                    getattr(getattr(exc, "__cause__", None), "sqlstate", None) != "40P01"
-                    or attempt == DEADLOCK_RETRIES - 1
-                ):
-                    raise
-                logger.warning("Ingest batch hit a deadlock; retrying (%s).", attempt + 1)
+                conflict = lock_conflict(exc)
+                if conflict is None:
+                    raise  # the database itself failed: a 503 (core.errors.DATABASE_ERRORS)
+                if attempt == DEADLOCK_RETRIES:
+                    logger.warning("Ingest batch hit a %s %d times; answering 409.", conflict, attempt)
+                    raise IngestConflict() from exc
+                logger.warning("Ingest batch hit a %s; retrying (%d).", conflict, attempt)
+                time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311 (jitter)
     if inserted:
         _report_backdated(rows, inserted)
     for result in results:
