@@ -7,16 +7,14 @@ from djstripe.models import WebhookEventTrigger
 
 from billing.models import DisputeBlock, WebhookOutcome
 from billing.selectors import billable_summary
+from core.jobs import JOB_NAMES, TRAFFIC_COLLECT_AND_RATE
 from core.models import JobRun
 from usage.models import CostCenter, UsageEntry
+from usage.traffic.services import JOB_NAME as TRAFFIC_JOB_RUNS
 
-JOBS = [
-    "usage.rate",
-    "usage.collect_and_rate",
-    "billing.reset_usage",
-    "billing.reconcile_invoices",
-    "credits.snapshot",
-]
+# The traffic job records its runs under usage.traffic.services.JOB_NAME until the traffic app
+# takes core.jobs.TRAFFIC_COLLECT_AND_RATE for its lock too.
+JOBS = [TRAFFIC_JOB_RUNS if name == TRAFFIC_COLLECT_AND_RATE else name for name in JOB_NAMES]
 TOP = 15
 
 

@@ -23,11 +23,12 @@ urlpatterns = [
     path("balance/<str:attribution_id>", usage_api.BalanceApi.as_view(), name="balance"),
     path("usage", usage_api.UsageListApi.as_view(), name="usage-list"),
     path("credit-notes", usage_api.CreditNoteApi.as_view(), name="credit-notes"),
-    path("jobs/reconcile-usage", usage_api.ReconcileUsageJobApi.as_view(), name="job-reconcile-usage"),
-    path("jobs/reset-usage", billing_api.ResetUsageJobApi.as_view(), name="job-reset-usage"),
+    # Job endpoints: published paths, kept; core.jobs.JOB_ENDPOINTS names the job each runs.
+    path("jobs/reconcile-usage", usage_api.UsageRateJobApi.as_view(), name="job-usage-rate"),
+    path("jobs/reset-usage", billing_api.CyclesCloseJobApi.as_view(), name="job-close-cycles"),
     path(
         "jobs/reconcile-invoices",
-        billing_api.ReconcileInvoicesJobApi.as_view(),
+        billing_api.InvoicesReconcileJobApi.as_view(),
         name="job-reconcile-invoices",
     ),
     # BillingService (Stripe)

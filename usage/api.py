@@ -17,6 +17,7 @@ from core.access import ensure_can_read
 from core.api import JOB_RESPONSES, caller_name, run_job_now
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
+from core.jobs import USAGE_RATE
 from core.pagination import parse_page_params
 from core.params import parse_time_param
 from core.serializers import (
@@ -33,9 +34,9 @@ from usage.services import (
     cost_center_get_or_create,
     cost_center_set,
     credit_note_add,
+    usage_rate,
     workspace_instance_report,
 )
-from usage.tasks import rate_usage_work
 
 ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
@@ -272,9 +273,11 @@ class CreditNoteApi(APIView):
         return Response(UsageEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
-class ReconcileUsageJobApi(APIView):
+class UsageRateJobApi(APIView):
+    """`POST /api/v1/jobs/reconcile-usage` (its published path) runs `usage.rate`; see core.jobs."""
+
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(request=None, responses=JOB_RESPONSES, summary="Run the ledger job (usage.rate) now")
     def post(self, request):
-        return run_job_now(request, "usage.rate", rate_usage_work)
+        return run_job_now(request, USAGE_RATE, usage_rate)

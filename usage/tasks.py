@@ -1,22 +1,16 @@
 from celery import shared_task
-from django.utils import timezone
 
-from core.jobs import run_job
-from usage.services import meter_rating_run, usage_reconcile
-
-
-def rate_usage_work() -> dict:
-    now = timezone.now()
-    return {"workspaces": usage_reconcile(now=now), "meters": meter_rating_run(now=now)}
+from core.jobs import TRAFFIC_COLLECT_AND_RATE, USAGE_RATE, run_job
+from usage import services
 
 
-@shared_task(name="usage.rate")
-def rate_usage() -> dict:
-    """Every minute: reconcile workspace instances and meter rollups into entries."""
-    return run_job("usage.rate", rate_usage_work).result
+@shared_task(name=USAGE_RATE)
+def usage_rate() -> dict:
+    """Every minute: price workspace instances and meter rollups into usage entries."""
+    return run_job(USAGE_RATE, services.usage_rate).result
 
 
-@shared_task(name="usage.collect_and_rate")
+@shared_task(name=TRAFFIC_COLLECT_AND_RATE)
 def collect_and_rate() -> dict:
     """Every COLLECT_INTERVAL: pull exporter snapshots, write minute facts, rate them."""
     from usage.traffic.services import CollectFailed, traffic_job_run

@@ -1,4 +1,4 @@
-"""Cycle close (billing.reset_usage): grant coverage, a credits reset and the usage reset.
+"""Cycle close (billing.close_cycles): grant coverage, a credits reset and the usage reset.
 
 For each cost center whose next billing time has passed, in one transaction under its row
 lock: the cycle moves on by whole months; what grants paid in the closed cycle is written as a
@@ -139,9 +139,7 @@ def _close_batch(
     return done
 
 
-def cycles_close_due(
-    *, now: datetime | None = None, batch_size: int = 500, workers: int | None = None
-) -> dict:
+def cycles_close(*, now: datetime | None = None, batch_size: int = 500, workers: int | None = None) -> dict:
     """The job: every due cost center, each in its own transaction; failures retried next run.
 
     `workers` (default `TALLY_CYCLE_CLOSE_WORKERS`) threads close cost centers side by side;

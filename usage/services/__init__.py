@@ -9,8 +9,8 @@ from usage.services.cost_centers import (
 )
 from usage.services.events import meter_events_ingest
 from usage.services.ledger import credit_note_add, ledger_entry_write_once
-from usage.services.rating import meter_rating_run
-from usage.services.workspaces import usage_reconcile, workspace_instance_report
+from usage.services.rating import meter_rollups_rate, usage_rate
+from usage.services.workspaces import workspace_instance_report, workspace_instances_rate
 
 __all__ = [
     "cost_center_block",
@@ -23,7 +23,8 @@ __all__ = [
     "credit_note_add",
     "ledger_entry_write_once",
     "meter_events_ingest",
-    "meter_rating_run",
-    "usage_reconcile",
+    "meter_rollups_rate",
+    "usage_rate",
     "workspace_instance_report",
+    "workspace_instances_rate",
 ]

@@ -16,15 +16,22 @@ from core.money import ZERO
 from core.timeutils import format_rfc3339
 from usage.models import Meter, UsageEntry
 from usage.selectors_meters import _as_datetime, _trunc, meter_rate_table, price_units
+from usage.services.workspaces import workspace_instances_rate
 
 CHUNK = 500
+
+
+def usage_rate(*, now: datetime | None = None) -> dict:
+    """The `usage.rate` job: price workspace instances and meter rollups into usage entries."""
+    now = now or timezone.now()
+    return {"workspaces": workspace_instances_rate(now=now), "meters": meter_rollups_rate(now=now)}
 
 
 def meter_entry_key(attribution_id: str, slug: str, hour: datetime) -> str:
     return f"meter:{attribution_id}:{slug}:{format_rfc3339(hour)}"
 
 
-def meter_rating_run(*, now: datetime | None = None) -> dict:
+def meter_rollups_rate(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     grace = timedelta(minutes=settings.TALLY_METER_FINALIZE_GRACE_MINUTES)
     counts = {"hours_rated": 0, "entries_created": 0, "entries_updated": 0, "corrections": 0, "finalized": 0}

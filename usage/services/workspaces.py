@@ -107,7 +107,7 @@ def _entry_values(instance: WorkspaceInstance, pricer: Pricer, now: datetime) ->
     }
 
 
-def usage_reconcile(*, now: datetime | None = None, batch_size: int = 1000) -> dict:
+def workspace_instances_rate(*, now: datetime | None = None, batch_size: int = 1000) -> dict:
     """The ledger job: one `workspace` UsageEntry per instance, keyed by instance id.
 
     Looks at instances stopped within the lookback window without a final entry, instances
