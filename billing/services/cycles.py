@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.money import ZERO, format_credits
-from core.timeutils import add_months, format_rfc3339
+from core.months import cycle_advance
+from core.timeutils import format_rfc3339
 from credits.models import Ledger
 from credits.selectors.coverage import credits_covered
 from credits.services.resets import ledger_reset
@@ -40,14 +41,6 @@ class CycleClose:
     invoiced: Decimal
 
 
-def next_cycle_start(cost_center: CostCenter, now: datetime) -> datetime:
-    anchor = cost_center.billing_cycle_start
-    months = 1
-    while add_months(anchor, months + 1) <= now:
-        months += 1
-    return add_months(anchor, months)
-
-
 @transaction.atomic
 def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClose | None:
     now = now or timezone.now()
@@ -55,7 +48,7 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
     if cost_center is None or cost_center.next_billing_time > now:
         return None
     closed_from = cost_center.billing_cycle_start
-    new_start = next_cycle_start(cost_center, now)
+    new_start = cycle_advance(cost_center.billing_cycle_start, now).start
     covered = credits_covered(attribution_id=attribution_id, start=closed_from, end=new_start)
     if covered > 0:
         ledger_entry_write_once(

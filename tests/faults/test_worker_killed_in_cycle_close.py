@@ -25,7 +25,8 @@ from billing.models import UsageReport
 from billing.tasks import cycles_close
 from core.locks import redis_client
 from core.models import JobRun
-from core.timeutils import add_months, format_rfc3339
+from core.months import add_months
+from core.timeutils import format_rfc3339
 from credits.models import BalanceSnapshot, Grant, Ledger, Reset
 from credits.services.grants import grant_create
 from tests.faults.conftest import database_url, wait_until

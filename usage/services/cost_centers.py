@@ -17,7 +17,8 @@ from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
 from core.money import ZERO, format_credits, to_credits
-from core.timeutils import add_months, format_rfc3339
+from core.months import add_months, cycle_advance
+from core.timeutils import format_rfc3339
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
 from usage.selectors import cost_centers_due_for_reset, usage_balance
 from usage.services.ledger import parse_credits
@@ -190,15 +191,12 @@ class ResetOutcome:
 
 
 def _advance_cycle(cost_center: CostCenter, now: datetime) -> int:
-    """Move the cycle by whole calendar months (anchored on the old start) until next billing
-    time is in the future; returns the number of months moved."""
-    anchor = cost_center.billing_cycle_start
-    months = 1
-    while add_months(anchor, months + 1) <= now:
-        months += 1
-    cost_center.billing_cycle_start = add_months(anchor, months)
-    cost_center.next_billing_time = add_months(anchor, months + 1)
-    return months
+    """Move the cycle on (core.months.cycle_advance, anchored on the old start) until next
+    billing time is in the future; returns the number of months moved."""
+    advance = cycle_advance(cost_center.billing_cycle_start, now)
+    cost_center.billing_cycle_start = advance.start
+    cost_center.next_billing_time = advance.next_billing_time
+    return advance.months
 
 
 @transaction.atomic
