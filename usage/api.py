@@ -22,7 +22,7 @@ from core.pagination import parse_page_params
 from core.params import parse_time_param
 from core.serializers import (
     AttributionIdField,
-    CreditsField,
+    CreditsSerializerField,
     JSONObjectField,
     StrictInputSerializer,
     TimeField,
@@ -45,7 +45,7 @@ class UsageEntrySerializer(serializers.Serializer):
     id = serializers.UUIDField()
     attribution_id = serializers.CharField()
     description = serializers.CharField()
-    credits = CreditsField()
+    credits = CreditsSerializerField()
     effective_time = TimeField()
     kind = serializers.CharField()
     object_id = serializers.CharField(allow_null=True)
@@ -60,7 +60,7 @@ class BillingStrategyField(serializers.CharField):
 
 class CostCenterSerializer(serializers.Serializer):
     attribution_id = serializers.CharField()
-    spending_limit = CreditsField()
+    spending_limit = CreditsSerializerField()
     billing_strategy = serializers.ChoiceField(choices=["stripe", "other"])
     billing_cycle_start = TimeField()
     next_billing_time = TimeField()
@@ -130,7 +130,7 @@ class WorkspaceInstanceApi(APIView):
 class CostCenterApi(APIView):
     class InputSerializer(StrictInputSerializer):
         schema_min_properties = 1  # spending_limit, billing_strategy or both
-        spending_limit = CreditsField(required=False)
+        spending_limit = CreditsSerializerField(required=False)
         billing_strategy = BillingStrategyField(required=False)
 
         def validate(self, attrs):
@@ -170,7 +170,7 @@ class CostCenterApi(APIView):
 class BalanceApi(APIView):
     class OutputSerializer(serializers.Serializer):
         attribution_id = serializers.CharField()
-        credits = CreditsField()
+        credits = CreditsSerializerField()
 
     @extend_schema(
         responses=OutputSerializer,
@@ -188,7 +188,7 @@ class BalanceApi(APIView):
 class UsageListApi(APIView):
     class OutputSerializer(serializers.Serializer):
         entries = UsageEntrySerializer(many=True)
-        credits_used = CreditsField()
+        credits_used = CreditsSerializerField()
         pagination = serializers.DictField()
 
     @extend_schema(
@@ -240,7 +240,7 @@ class CreditNoteApi(APIView):
 
     class InputSerializer(StrictInputSerializer):
         attribution_id = AttributionIdField()
-        credits = CreditsField()
+        credits = CreditsSerializerField()
         description = serializers.CharField(allow_blank=True)
         user_id = UUIDField(required=False, allow_null=True)
 

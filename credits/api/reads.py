@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from core.access import ensure_can_read
 from core.pagination import parse_page_params
 from core.params import parse_time_param
-from core.serializers import CreditsField, TimeField
+from core.serializers import CreditsSerializerField, TimeField
 from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer
 from credits.selectors import entitlement_value, ledger_balance, ledger_history
 
@@ -20,8 +20,8 @@ def _time_param(request, name: str):
 class GrantBalanceSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="grant.id")
     feature = serializers.CharField(source="grant.feature_key", allow_null=True)
-    amount = CreditsField(source="grant.amount")
-    balance = CreditsField()
+    amount = CreditsSerializerField(source="grant.amount")
+    balance = CreditsSerializerField()
     priority = serializers.IntegerField(source="grant.priority")
     effective_at = TimeField(source="grant.effective_at")
     expires_at = TimeField(source="grant.expires_at", allow_null=True)
@@ -29,17 +29,17 @@ class GrantBalanceSerializer(serializers.Serializer):
 
 
 class FeatureBalanceSerializer(serializers.Serializer):
-    balance = CreditsField()
-    usage = CreditsField()
-    overage = CreditsField()
+    balance = CreditsSerializerField()
+    usage = CreditsSerializerField()
+    overage = CreditsSerializerField()
 
 
 class LedgerBalanceSerializer(serializers.Serializer):
     attribution_id = serializers.CharField()
     at = TimeField()
-    balance = CreditsField()
-    overage = CreditsField()
-    usage = CreditsField()
+    balance = CreditsSerializerField()
+    overage = CreditsSerializerField()
+    usage = CreditsSerializerField()
     grants = GrantBalanceSerializer(many=True)
     features = serializers.DictField(child=FeatureBalanceSerializer())
 
@@ -50,7 +50,7 @@ class HistoryEntrySerializer(serializers.Serializer):
     grant_id = serializers.IntegerField(allow_null=True)
     reset_id = serializers.IntegerField(allow_null=True)
     feature = serializers.CharField(allow_null=True)
-    amount = CreditsField(allow_null=True)
+    amount = CreditsSerializerField(allow_null=True)
     period_start = TimeField(allow_null=True)
     period_end = TimeField(allow_null=True)
 
@@ -198,9 +198,9 @@ class EntitlementApi(APIView):
     @extend_schema_serializer(component_name="Entitlement")
     class OutputSerializer(serializers.Serializer):
         has_access = serializers.BooleanField()
-        balance = CreditsField()
-        usage = CreditsField()
-        overage = CreditsField()
+        balance = CreditsSerializerField()
+        usage = CreditsSerializerField()
+        overage = CreditsSerializerField()
 
     @extend_schema(
         responses=OutputSerializer,

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.serializers import CreditsField, TimeField
+from core.serializers import CreditsSerializerField, TimeField
 
 ATTRIBUTION_EXAMPLE = "team:8a4f1a2e-55c1-4b6e-9a51-2f4d7c3e9b10"
 
@@ -42,15 +42,15 @@ class ExpirationSerializer(serializers.Serializer):
 
 class RolloverSerializer(serializers.Serializer):
     type = serializers.CharField()
-    max_amount = CreditsField(allow_null=True)
-    min_amount = CreditsField(allow_null=True)
+    max_amount = CreditsSerializerField(allow_null=True)
+    min_amount = CreditsSerializerField(allow_null=True)
 
 
 class GrantSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     attribution_id = serializers.CharField(source="ledger.attribution_id")
     feature = serializers.CharField(source="feature.key", allow_null=True)
-    amount = CreditsField()
+    amount = CreditsSerializerField()
     priority = serializers.IntegerField()
     effective_at = TimeField()
     expiration = serializers.SerializerMethodField()
