@@ -75,12 +75,6 @@ def cost_center_versions(*, cost_center: CostCenter) -> QuerySet[CostCenterVersi
     return cost_center.versions.order_by("-created_at", "-id")
 
 
-def cost_centers_due_for_reset(*, now: datetime) -> QuerySet[CostCenter]:
-    return CostCenter.objects.filter(
-        billing_strategy=CostCenter.BillingStrategy.OTHER, next_billing_time__lte=now
-    ).order_by("next_billing_time", "id")
-
-
 USAGE_KINDS = (UsageEntry.Kind.WORKSPACE, UsageEntry.Kind.METER, UsageEntry.Kind.TRAFFIC)
 
 

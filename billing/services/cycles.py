@@ -27,7 +27,7 @@ from credits.models import Ledger
 from credits.selectors.coverage import credits_covered
 from credits.services.resets import ledger_reset
 from usage.models import CostCenter, UsageEntry
-from usage.services import cost_center_reset_usage, cost_center_start_cycle, ledger_entry_write_once
+from usage.services import cost_center_close_cycle, cost_center_start_cycle, ledger_entry_write_once
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
         ledger_reset(attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close")
     invoiced = ZERO
     if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER:
-        outcome = cost_center_reset_usage(attribution_id=attribution_id, now=now)
+        outcome = cost_center_close_cycle(attribution_id=attribution_id, now=now)
         invoiced = outcome.invoiced if outcome else ZERO
     else:
         cost_center_start_cycle(attribution_id=attribution_id, start=new_start, reason="cycle closed")

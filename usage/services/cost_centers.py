@@ -1,10 +1,9 @@
-"""Cost centers: creation, strategy switches and the cycle reset (Gitpod's UsageService).
+"""Cost centers: creation, strategy switches and their part of cycle close (Gitpod's UsageService).
 
 Lock order: a service that changes a cost center locks its row (select_for_update) first and
 writes ledger entries after, so two writers of one attribution serialise on that row.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,10 +19,9 @@ from core.money import ZERO, format_credits, to_credits
 from core.months import add_months, cycle_advance
 from core.timeutils import format_rfc3339
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors import cost_centers_due_for_reset, usage_balance
+from usage.selectors import usage_balance
 from usage.services.ledger import parse_credits
 
-logger = logging.getLogger(__name__)
 Strategy = CostCenter.BillingStrategy
 
 
@@ -184,7 +182,7 @@ def cost_center_set(
 
 
 @dataclass(frozen=True)
-class ResetOutcome:
+class CostCenterCycleClose:
     attribution_id: str
     months_advanced: int
     invoiced: Decimal
@@ -200,8 +198,11 @@ def _advance_cycle(cost_center: CostCenter, now: datetime) -> int:
 
 
 @transaction.atomic
-def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None) -> ResetOutcome | None:
-    """ResetUsage for one `other` cost center whose next billing time has passed.
+def cost_center_close_cycle(
+    *, attribution_id: str, now: datetime | None = None
+) -> CostCenterCycleClose | None:
+    """The cost center's part of cycle close (Gitpod's ResetUsage) for one `other` cost center
+    whose next billing time has passed; billing.services.cycles.cycle_close calls it.
 
     Advances the cycle, then writes an `invoice` entry of -min(balance, limit) when the
     balance is positive (a limit of 0 caps nothing). Returns None when nothing was due, so a
@@ -235,39 +236,7 @@ def cost_center_reset_usage(*, attribution_id: str, now: datetime | None = None)
         cost_center, reason=f"cycle reset: advanced {months} month(s), invoiced {format_credits(invoiced)}"
     )
     _audit("usage_reset", cost_center, before, invoiced=format_credits(invoiced))
-    return ResetOutcome(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
-
-
-def cost_centers_reset_due(*, now: datetime | None = None, batch_size: int = 500) -> dict:
-    """The reset job: every due `other` cost center, one transaction each."""
-    now = now or timezone.now()
-    reset = 0
-    invoiced_total = ZERO
-    failed: list[str] = []
-    while True:
-        due = list(
-            cost_centers_due_for_reset(now=now)
-            .exclude(attribution_id__in=failed)
-            .values_list("attribution_id", flat=True)[:batch_size]
-        )
-        if not due:
-            break
-        for attribution_id in due:
-            try:
-                outcome = cost_center_reset_usage(attribution_id=attribution_id, now=now)
-            except Exception:
-                logger.exception("Reset of %s failed; the next run retries it.", attribution_id)
-                failed.append(attribution_id)
-                continue
-            if outcome is not None:
-                reset += 1
-                invoiced_total += outcome.invoiced
-    return {
-        "status": "partial" if failed else "ok",
-        "cost_centers_reset": reset,
-        "credits_invoiced": format_credits(invoiced_total),
-        "failed": failed,
-    }
+    return CostCenterCycleClose(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
 
 
 @transaction.atomic
