@@ -13,7 +13,7 @@ from core.errors import Conflict, ValidationFailed
 from core.timeutils import format_rfc3339
 from usage import hooks
 from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
-from usage.pricing import Pricer
+from usage.workspace_pricing import Pricer
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,8 @@
+"""A ledger's balance and its history (the credits reads per ledger)."""
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,7 +12,7 @@ from core.pagination import parse_page_params
 from core.params import parse_time_param
 from core.serializers import CreditsSerializerField, TimeField
 from credits.api.serializers import ATTRIBUTION_EXAMPLE, PaginationSerializer
-from credits.selectors import entitlement_value, ledger_balance, ledger_history
+from credits.selectors import ledger_balance, ledger_history
 
 
 def _time_param(request, name: str):
@@ -192,48 +194,3 @@ class LedgerHistoryApi(APIView):
             per_page=per_page,
         )
         return Response(HistorySerializer(history).data)
-
-
-class EntitlementApi(APIView):
-    @extend_schema_serializer(component_name="Entitlement")
-    class OutputSerializer(serializers.Serializer):
-        has_access = serializers.BooleanField()
-        balance = CreditsSerializerField()
-        usage = CreditsSerializerField()
-        overage = CreditsSerializerField()
-
-    @extend_schema(
-        responses=OutputSerializer,
-        summary="May the subject use the feature now? (has_access, balance, usage, overage)",
-        description=(
-            "has_access is false while the cost center is blocked, and when the feature's grants "
-            "are spent (balance 0) and the cost center's spending limit is reached. `credits` "
-            "names rated usage credits; another unknown key is a 404."
-        ),
-        examples=[
-            OpenApiExample(
-                "Grants left",
-                value={
-                    "has_access": True,
-                    "balance": "80.000000",
-                    "usage": "120.000000",
-                    "overage": "0.000000",
-                },
-                response_only=True,
-            ),
-            OpenApiExample(
-                "Spent and over the limit",
-                value={
-                    "has_access": False,
-                    "balance": "0.000000",
-                    "usage": "650.000000",
-                    "overage": "550.000000",
-                },
-                response_only=True,
-            ),
-        ],
-    )
-    def get(self, request, attribution_id: str, feature_key: str):
-        attribution_id = ensure_can_read(request.user, attribution_id)
-        value = entitlement_value(attribution_id=attribution_id, feature_key=feature_key, at=timezone.now())
-        return Response(self.OutputSerializer(value).data)

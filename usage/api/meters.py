@@ -19,7 +19,7 @@ from core.pagination import PagePagination
 from core.params import parse_time_param
 from core.serializers import TimeField
 from usage.models import Meter
-from usage.selectors_meters import meter_get, meter_usage_windows
+from usage.selectors.meters import meter_get, meter_usage_windows
 from usage.services import meter_events_ingest
 
 # The request body as the schema states it. Each event is checked on its own (a fast path, not

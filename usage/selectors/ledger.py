@@ -10,9 +10,7 @@ from core.errors import ValidationFailed
 from core.money import ZERO, quantize_credits
 from core.pagination import pagination_block
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors_meters import meter_units_used, pending_meter_credits
-
-__all__ = ["meter_units_used"]  # re-exported: credits reads meter usage through this module
+from usage.selectors.meters import pending_meter_credits
 
 MAX_LIST_RANGE = timedelta(days=300)
 
