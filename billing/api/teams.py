@@ -86,10 +86,9 @@ class TeamDetailApi(APIView):
         return Response(TeamOutputSerializer(team).data)
 
 
+# POST /api/v1/jobs/reset-usage (its published path) runs billing.close_cycles: see core.jobs.
+# (A comment, not a docstring: drf-spectacular would publish a docstring as the description.)
 class CyclesCloseJobApi(APIView):
-    """`POST /api/v1/jobs/reset-usage` (its published path) runs `billing.close_cycles`; see
-    core.jobs."""
-
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(
@@ -99,9 +98,8 @@ class CyclesCloseJobApi(APIView):
         return run_job_now(request, BILLING_CLOSE_CYCLES, cycles_close)
 
 
+# POST /api/v1/jobs/reconcile-invoices runs billing.reconcile_invoices: see core.jobs.
 class InvoicesReconcileJobApi(APIView):
-    """`POST /api/v1/jobs/reconcile-invoices` runs `billing.reconcile_invoices`; see core.jobs."""
-
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(

@@ -273,9 +273,9 @@ class CreditNoteApi(APIView):
         return Response(UsageEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
+# POST /api/v1/jobs/reconcile-usage (its published path) runs usage.rate: see core.jobs.
+# (A comment, not a docstring: drf-spectacular would publish a docstring as the description.)
 class UsageRateJobApi(APIView):
-    """`POST /api/v1/jobs/reconcile-usage` (its published path) runs `usage.rate`; see core.jobs."""
-
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(request=None, responses=JOB_RESPONSES, summary="Run the ledger job (usage.rate) now")
