@@ -47,7 +47,7 @@ def ledger_reset(
     now: datetime | None = None,
     created_by: str = "",
 ) -> LedgerResetOutcome:
-    """Reset the subject's ledger at `effective_at` (default now; truncated to the minute).
+    """Reset the attribution's ledger at `effective_at` (default now; truncated to the minute).
 
     Not in the future, not before the last reset (400), not twice at one time (409). Each grant
     active at that time with a rollover becomes a child grant effective then (its original or
