@@ -1,4 +1,4 @@
-"""Cycle close for many cost centers: the `billing.reset_usage` job's `cycles_close_due`.
+"""Cycle close for many cost centers: the `billing.close_cycles` job's `cycles_close`.
 
 Builds (in its own database, `tally_bench_cycles`, created and migrated when missing) N cost
 centers whose cycle started a month ago and is due now: each has a credits ledger with one
@@ -86,7 +86,7 @@ def main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
-    from billing.services.cycles import cycles_close_due
+    from billing.services.cycles import cycles_close
     from credits.models import Reset
     from usage.models import CostCenter, UsageEntry
 
@@ -101,7 +101,7 @@ def main() -> None:
     )
 
     t0 = time.perf_counter()
-    result = cycles_close_due(now=now + timedelta(seconds=1), workers=args.workers)
+    result = cycles_close(now=now + timedelta(seconds=1), workers=args.workers)
     elapsed = time.perf_counter() - t0
 
     ours = CostCenter.objects.filter(attribution_id__in=ids)

@@ -7,16 +7,11 @@ from djstripe.models import WebhookEventTrigger
 
 from billing.models import DisputeBlock, WebhookOutcome
 from billing.selectors import billable_summary
+from core.jobs import JOB_NAMES
 from core.models import JobRun
 from usage.models import CostCenter, UsageEntry
 
-JOBS = [
-    "usage.rate",
-    "usage.collect_and_rate",
-    "billing.reset_usage",
-    "billing.reconcile_invoices",
-    "credits.snapshot",
-]
+JOBS = list(JOB_NAMES)
 TOP = 15
 
 

@@ -54,7 +54,3 @@ def normalize_attribution_id(value: object, *, field: str = "attribution_id") ->
 
 def team_attribution_id(team_uuid: uuid.UUID) -> str:
     return str(AttributionId(kind="team", uuid=team_uuid))
-
-
-def user_attribution_id(user_uuid: uuid.UUID) -> str:
-    return str(AttributionId(kind="user", uuid=user_uuid))

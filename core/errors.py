@@ -66,11 +66,6 @@ class UpstreamError(ApplicationError):
     default_code = "upstream_error"
 
 
-class ServiceUnavailable(ApplicationError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "unavailable"
-
-
 # A dropped or unreachable database (PostgreSQL restarted, the connection terminated, a
 # failover): the request may be retried as it is, so 503 rather than a 500 that looks like a bug.
 DATABASE_ERRORS = (OperationalError, InterfaceError)

@@ -1,4 +1,20 @@
-"""Running a periodic job: under its lock, timed, counted, and recorded as a JobRun."""
+"""Running a periodic job: under its lock, timed, counted, and recorded as a JobRun.
+
+One name per job. Each name below is the job's Celery task name, its lock (`run_job`), its
+`JobRun.job`, its metrics label and its django-celery-beat PeriodicTask (name and task). The
+service a job runs and its task function share one name too:
+
+| job                          | task function and service    | endpoint that runs it now              |
+|------------------------------|------------------------------|----------------------------------------|
+| `usage.rate`                 | `usage_rate`                 | `POST /api/v1/jobs/reconcile-usage`    |
+| `billing.close_cycles`       | `cycles_close`               | `POST /api/v1/jobs/reset-usage`        |
+| `billing.reconcile_invoices` | `invoices_reconcile`         | `POST /api/v1/jobs/reconcile-invoices` |
+| `credits.snapshot`           | `balance_snapshots_save_due` | none (hourly only)                     |
+| `traffic.collect_and_rate`   | `collect_and_rate`           | `POST /v1/jobs/collect-and-rate`       |
+
+The endpoint paths are the public API and keep the names they were published with;
+`JOB_ENDPOINTS` is the one place that says which job each of them runs.
+"""
 
 import logging
 import time
@@ -14,6 +30,28 @@ from core.metrics import JOB_DURATION, JOB_RUNS
 from core.models import JobRun
 
 logger = logging.getLogger(__name__)
+
+USAGE_RATE = "usage.rate"
+BILLING_CLOSE_CYCLES = "billing.close_cycles"
+BILLING_RECONCILE_INVOICES = "billing.reconcile_invoices"
+CREDITS_SNAPSHOT = "credits.snapshot"
+TRAFFIC_COLLECT_AND_RATE = "traffic.collect_and_rate"
+
+JOB_NAMES = (
+    USAGE_RATE,
+    TRAFFIC_COLLECT_AND_RATE,
+    BILLING_CLOSE_CYCLES,
+    BILLING_RECONCILE_INVOICES,
+    CREDITS_SNAPSHOT,
+)
+
+# Public paths (unchanged since they were published) -> the job each runs.
+JOB_ENDPOINTS = {
+    "/api/v1/jobs/reconcile-usage": USAGE_RATE,
+    "/api/v1/jobs/reset-usage": BILLING_CLOSE_CYCLES,
+    "/api/v1/jobs/reconcile-invoices": BILLING_RECONCILE_INVOICES,
+    "/v1/jobs/collect-and-rate": TRAFFIC_COLLECT_AND_RATE,
+}
 
 
 def run_job(name: str, work: Callable[[], dict[str, Any]], *, triggered_by: str = "schedule") -> JobRun:

@@ -171,10 +171,10 @@ class ApiKeyScheme(_Bearer):
         return {"type": "http", "scheme": "bearer", "description": "A team API key (tally_…), own data only."}
 
 
-class CreditsFieldExtension(OpenApiSerializerFieldExtension):
+class CreditsSerializerFieldExtension(OpenApiSerializerFieldExtension):
     """Credits leave as a 6-place string; they arrive as such a string or as a JSON number."""
 
-    target_class = "core.serializers.CreditsField"
+    target_class = "core.serializers.CreditsSerializerField"
 
     def map_serializer_field(self, auto_schema, direction):
         string = {"type": "string", "format": "decimal", "pattern": CREDITS_PATTERN}

@@ -18,10 +18,10 @@ CREDITS_PATTERN = rf"^-?[0-9]{{1,{CREDITS_MAX_DIGITS - CREDITS_PLACES}}}(\.[0-9]
 _CREDITS_STRING = re.compile(CREDITS_PATTERN.removesuffix("$") + r"\Z")
 
 
-class CreditsField(serializers.DecimalField):
+class CreditsSerializerField(serializers.DecimalField):
     """Credits in JSON: rendered as "12.500000"; accepted as a string matching CREDITS_PATTERN,
     an int or an exact decimal number (parsed as Decimal by DecimalJSONParser), never a float.
-    (core.schema.CreditsFieldExtension documents exactly that.)"""
+    (core.schema.CreditsSerializerFieldExtension documents exactly that.)"""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", CREDITS_MAX_DIGITS)

@@ -1,21 +1,10 @@
-"""Calendar arithmetic and RFC 3339 parsing shared by every app."""
+"""RFC 3339 parsing and formatting shared by every app (month arithmetic: core.months)."""
 
-import calendar
 from datetime import UTC, datetime
 
 from django.utils.dateparse import parse_datetime
 
 from core.errors import ValidationFailed
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """Same day and time `months` calendar months later, clamped to the month's last day."""
-    month_index = moment.month - 1 + months
-    year = moment.year + month_index // 12
-    month = month_index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
 
 # Accepted times: far from datetime's own limits, so `to - 300 days` or `+ 1 month` cannot overflow.
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)

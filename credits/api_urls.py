@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from credits.api import features, ledgers, reads
+from credits.api import balances, entitlements, features, ledgers
 
 urlpatterns = [
     path("features", features.FeatureListCreateApi.as_view(), name="credits-features"),
@@ -14,12 +14,12 @@ urlpatterns = [
         ledgers.GrantVoidApi.as_view(),
         name="credits-grant-void",
     ),
-    path("ledgers/<str:attribution_id>/balance", reads.LedgerBalanceApi.as_view(), name="credits-balance"),
-    path("ledgers/<str:attribution_id>/history", reads.LedgerHistoryApi.as_view(), name="credits-history"),
+    path("ledgers/<str:attribution_id>/balance", balances.LedgerBalanceApi.as_view(), name="credits-balance"),
+    path("ledgers/<str:attribution_id>/history", balances.LedgerHistoryApi.as_view(), name="credits-history"),
     path("ledgers/<str:attribution_id>/reset", ledgers.LedgerResetApi.as_view(), name="credits-reset"),
     path(
         "entitlements/<str:attribution_id>/<str:feature_key>",
-        reads.EntitlementApi.as_view(),
+        entitlements.EntitlementApi.as_view(),
         name="credits-entitlement",
     ),
 ]

@@ -31,12 +31,13 @@ Money is `Decimal` only; a float anywhere raises TypeError. Balances never go be
 above the grant's amount.
 """
 
-import calendar
 import enum
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+from core.months import add_months
 
 ZERO = Decimal(0)
 MAX_PRIORITY = 255
@@ -85,14 +86,6 @@ def _truncate_optional(value: datetime | None) -> datetime | None:
     return None if value is None else truncate_to_minute(value)
 
 
-def _add_months(value: datetime, months: int) -> datetime:
-    """Calendar months; a day the target month lacks becomes its last day (Jan 31 -> Feb 28/29)."""
-    year, month_index = divmod(value.month - 1 + months, 12)
-    year += value.year
-    last_day = calendar.monthrange(year, month_index + 1)[1]
-    return value.replace(year=year, month=month_index + 1, day=min(value.day, last_day))
-
-
 def expiration_to_expires_at(effective_at: datetime, count: int, unit: ExpirationUnit | str) -> datetime:
     """When a grant with expiration (count, unit) expires; MONTH and YEAR clamp to the month's end.
 
@@ -109,7 +102,7 @@ def expiration_to_expires_at(effective_at: datetime, count: int, unit: Expiratio
         return start + timedelta(days=count)
     if unit is ExpirationUnit.WEEK:
         return start + timedelta(weeks=count)
-    return _add_months(start, count if unit is ExpirationUnit.MONTH else 12 * count)
+    return add_months(start, count if unit is ExpirationUnit.MONTH else 12 * count)
 
 
 @dataclass(frozen=True)

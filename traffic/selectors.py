@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import connection
 
 from core.health import service_health
+from core.jobs import TRAFFIC_COLLECT_AND_RATE
 from core.models import JobRun
 from core.money import format_credits
 from core.timeutils import format_rfc3339
@@ -22,7 +23,7 @@ from traffic.models import (
 from traffic.pricing import Pricing
 from usage.models import UsageEntry
 
-JOB_NAME = "usage.collect_and_rate"  # the job lock and JobRun name (beat task name too)
+JOB_NAME = TRAFFIC_COLLECT_AND_RATE  # the job lock, JobRun and beat task name (core.jobs)
 FINISHED = (JobRun.Outcome.OK, JobRun.Outcome.PARTIAL, JobRun.Outcome.ERROR)
 LEDGER_ROWS = 20
 MAX_BUCKET_RANGE = timedelta(days=31)

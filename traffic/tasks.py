@@ -1,10 +1,10 @@
 from celery import shared_task
 
+from core.jobs import TRAFFIC_COLLECT_AND_RATE
 from traffic.services import CollectFailed, traffic_job_run
 
 
-# The task keeps the name it was scheduled under (usage 0010 wrote it into the beat schedule).
-@shared_task(name="usage.collect_and_rate")
+@shared_task(name=TRAFFIC_COLLECT_AND_RATE)
 def collect_and_rate() -> dict:
     """Every COLLECT_INTERVAL: pull exporter snapshots, write minute facts, rate them."""
     try:

@@ -1,10 +1,10 @@
 from celery import shared_task
 
-from core.jobs import run_job
-from usage.services.jobs import rate_usage_work
+from core.jobs import USAGE_RATE, run_job
+from usage import services
 
 
-@shared_task(name="usage.rate")
-def rate_usage() -> dict:
-    """Every minute: reconcile workspace instances and meter rollups into entries."""
-    return run_job("usage.rate", rate_usage_work).result
+@shared_task(name=USAGE_RATE)
+def usage_rate() -> dict:
+    """Every minute: price workspace instances and meter rollups into usage entries."""
+    return run_job(USAGE_RATE, services.usage_rate).result

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from audit.models import AuditEvent
 from audit.services import audit_record, audit_value, free_form
 from audit.tests.factories import AuditEventFactory
-from billing.services.cycles import cycles_close_due
+from billing.services.cycles import cycles_close
 from core.context import KIND_JOB, SOURCE_JOB, acting_as, job_actor, request_id_var
 from core.jobs import run_job
 from credits.services.grants import grant_create
@@ -120,7 +120,7 @@ def test_the_reset_job_is_the_actor_of_the_resets_it_makes(redis):
     grant_create(attribution_id=who, amount="200", effective_at=CYCLE_START, now=CYCLE_START)
     UsageEntryFactory(attribution_id=who, credits=Decimal("300"), effective_time=DURING)
 
-    run = run_job("billing.reset_usage", lambda: cycles_close_due(now=AFTER))
+    run = run_job("billing.close_cycles", lambda: cycles_close(now=AFTER))
 
     assert run.outcome == "ok"
     events = {e.action: e for e in AuditEvent.objects.filter(attribution_id=who, source="job")}
@@ -128,7 +128,7 @@ def test_the_reset_job_is_the_actor_of_the_resets_it_makes(redis):
     for event in events.values():
         assert (event.actor_kind, event.actor_label, event.actor_id) == (
             "job",
-            "billing.reset_usage",
+            "billing.close_cycles",
             str(run.pk),
         )
     reset = events["ledger.reset"]

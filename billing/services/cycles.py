@@ -1,4 +1,4 @@
-"""Cycle close (billing.reset_usage): grant coverage, a credits reset and the usage reset.
+"""Cycle close (billing.close_cycles): grant coverage, a credits reset and the usage reset.
 
 For each cost center whose next billing time has passed, in one transaction under its row
 lock: the cycle moves on by whole months; what grants paid in the closed cycle is written as a
@@ -21,12 +21,13 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.money import ZERO, format_credits
-from core.timeutils import add_months, format_rfc3339
+from core.months import cycle_advance
+from core.timeutils import format_rfc3339
 from credits.models import Ledger
 from credits.selectors.coverage import cycle_credits_covered
 from credits.services.resets import ledger_reset
 from usage.models import CostCenter, UsageEntry
-from usage.services import cost_center_reset_usage, cost_center_start_cycle, ledger_entry_write_once
+from usage.services import cost_center_close_cycle, cost_center_start_cycle, ledger_entry_write_once
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ class CycleClose:
     invoiced: Decimal
 
 
-def next_cycle_start(cost_center: CostCenter, now: datetime) -> datetime:
-    anchor = cost_center.billing_cycle_start
-    months = 1
-    while add_months(anchor, months + 1) <= now:
-        months += 1
-    return add_months(anchor, months)
-
-
 @transaction.atomic
 def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClose | None:
     now = now or timezone.now()
@@ -55,7 +48,7 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
     if cost_center is None or cost_center.next_billing_time > now:
         return None
     closed_from = cost_center.billing_cycle_start
-    new_start = next_cycle_start(cost_center, now)
+    new_start = cycle_advance(cost_center.billing_cycle_start, now).start
     # The closed cycle's hours; the hour new_start falls in is the new cycle's (coverage.py).
     covered = cycle_credits_covered(
         attribution_id=attribution_id, cycle_start=closed_from, cycle_end=new_start
@@ -83,7 +76,7 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
         # Usage of the hour new_start falls in is the new cycle's: what grants paid of it is
         # covered there, so it is not invoiced now.
         in_new_cycle = cycle_credits_covered(attribution_id=attribution_id, cycle_start=new_start, now=now)
-        outcome = cost_center_reset_usage(
+        outcome = cost_center_close_cycle(
             attribution_id=attribution_id, now=now, covered_in_new_cycle=in_new_cycle
         )
         invoiced = outcome.invoiced if outcome else ZERO
@@ -147,9 +140,7 @@ def _close_batch(
     return done
 
 
-def cycles_close_due(
-    *, now: datetime | None = None, batch_size: int = 500, workers: int | None = None
-) -> dict:
+def cycles_close(*, now: datetime | None = None, batch_size: int = 500, workers: int | None = None) -> dict:
     """The job: every due cost center, each in its own transaction; failures retried next run.
 
     `workers` (default `TALLY_CYCLE_CLOSE_WORKERS`) threads close cost centers side by side;

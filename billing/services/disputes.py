@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.models import DisputeBlock, Membership, Team
+from billing.models import DisputeBlock, Membership
 from billing.services.stripe_ops import attribution_for_customer
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import parse_attribution_id
@@ -119,15 +119,3 @@ def dispute_resolve(*, dispute_id: str, resolved_by: str) -> DisputeBlock:
         block.attribution_id, reason=f"dispute {dispute_id} resolved", changed_by=resolved_by
     )
     return block
-
-
-def user_is_blocked(user) -> bool:
-    return DisputeBlock.objects.filter(
-        blocked_users=user, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
-    ).exists()
-
-
-def team_blocking_disputes(team: Team):
-    return DisputeBlock.objects.filter(
-        attribution_id=team.attribution_id, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
-    )

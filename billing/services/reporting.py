@@ -68,7 +68,7 @@ def usage_report_send(*, attribution_id: str, now: datetime | None = None) -> tu
     return "reported", quantity
 
 
-def usage_reports_send(*, now: datetime | None = None) -> dict:
+def invoices_reconcile(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     counts = {"reported": 0, "unchanged": 0, "no_customer": 0, "skipped": 0}
     failed = []

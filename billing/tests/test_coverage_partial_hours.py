@@ -15,7 +15,7 @@ import time_machine
 
 from billing.selectors import billable_credits
 from billing.services.cycles import cycle_close
-from core.timeutils import add_months
+from core.months import add_months
 from credits.services.grants import grant_create
 from usage.models import UsageEntry
 from usage.selectors import usage_balance

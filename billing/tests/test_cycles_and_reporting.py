@@ -8,8 +8,8 @@ import pytest
 from audit.models import AuditEvent
 from billing.models import UsageReport
 from billing.selectors import billable_credits
-from billing.services.cycles import cycle_close, cycles_close_due
-from billing.services.reporting import usage_report_send, usage_reports_send
+from billing.services.cycles import cycle_close, cycles_close
+from billing.services.reporting import invoices_reconcile, usage_report_send
 from billing.services.stripe_ops import customer_create
 from core.context import acting_as, job_actor
 from credits.services.grants import grant_create
@@ -62,7 +62,7 @@ def test_cycle_close_writes_the_grant_coverage_and_resets_the_credits_ledger():
 
     # Twice, or by the job afterwards: nothing more.
     assert cycle_close(attribution_id=who, now=AFTER) is None
-    assert cycles_close_due(now=AFTER)["cost_centers_closed"] == 0
+    assert cycles_close(now=AFTER)["cost_centers_closed"] == 0
     assert UsageEntry.objects.filter(attribution_id=who, kind__in=["grantcoverage", "invoice"]).count() == 2
 
 
@@ -85,7 +85,7 @@ def test_a_stripe_cost_center_is_reported_100_then_nothing_new(stripe_fake, team
     assert event["event_name"] == "tally_credits"
 
     UsageEntryFactory(attribution_id=who, credits=Decimal("5"), effective_time=DURING)
-    assert usage_reports_send(now=DURING + timedelta(hours=3))["reported"] == 1
+    assert invoices_reconcile(now=DURING + timedelta(hours=3))["reported"] == 1
     assert sorted(r.quantity for r in UsageReport.objects.all()) == [100, 105]
 
 
@@ -167,8 +167,8 @@ def test_the_job_closes_six_cost_centers_on_three_threads_each_once(reference_da
         prepaid_300_usage_200_grant(who)
         cost_center_set(attribution_id=who, spending_limit="1000", now=CYCLE_START)
 
-    with acting_as(job_actor(name="billing.reset_usage")):
-        result = cycles_close_due(now=AFTER, workers=3)
+    with acting_as(job_actor(name="billing.close_cycles")):
+        result = cycles_close(now=AFTER, workers=3)
 
     assert result == {
         "status": "ok",
@@ -177,7 +177,7 @@ def test_the_job_closes_six_cost_centers_on_three_threads_each_once(reference_da
         "credits_invoiced": "600.000000",
         "failed": [],
     }
-    assert cycles_close_due(now=AFTER, workers=3)["cost_centers_closed"] == 0
+    assert cycles_close(now=AFTER, workers=3)["cost_centers_closed"] == 0
     for who in subjects:
         assert UsageEntry.objects.filter(attribution_id=who, kind="grantcoverage").count() == 1
         assert UsageEntry.objects.get(attribution_id=who, kind="invoice").credits == Decimal("-100")
@@ -186,5 +186,5 @@ def test_the_job_closes_six_cost_centers_on_three_threads_each_once(reference_da
         )
     # The worker threads wrote their audit events as the job, not as "shell".
     resets = AuditEvent.objects.filter(action="ledger.reset", attribution_id__in=subjects)
-    assert set(resets.values_list("actor_kind", "actor_label")) == {("job", "billing.reset_usage")}
+    assert set(resets.values_list("actor_kind", "actor_label")) == {("job", "billing.close_cycles")}
     assert resets.count() == 6

@@ -35,7 +35,7 @@ def test_racing_threads_one_wins(backend):
     barrier = threading.Barrier(6)
 
     def contend():
-        lock = JobLock("billing.reset_usage", ttl=30, auto_extend=False, backend=backend)
+        lock = JobLock("billing.close_cycles", ttl=30, auto_extend=False, backend=backend)
         barrier.wait()
         if lock.acquire():
             winners.append(lock)

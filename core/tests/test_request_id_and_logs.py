@@ -103,9 +103,9 @@ def test_error_responses_and_django_request_warnings_carry_the_id(client, json_l
 
 @pytest.mark.django_db
 def test_a_celery_task_logs_under_its_task_id(json_lines):
-    from credits.tasks import snapshot_balances
+    from credits.tasks import balance_snapshots_save_due
 
-    result = snapshot_balances.delay()  # eager in tests: runs here, through Celery's tracer
+    result = balance_snapshots_save_due.delay()  # eager in tests: runs here, through Celery's tracer
 
     job_lines = [line for line in json_lines() if line["logger"] == "core.jobs"]
     assert job_lines and job_lines[-1]["message"].startswith("Job credits.snapshot finished")

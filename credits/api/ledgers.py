@@ -19,7 +19,7 @@ from core.pagination import paginated_response
 from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer, pagination_example
 from core.serializers import (
     AttributionIdField,
-    CreditsField,
+    CreditsSerializerField,
     JSONObjectField,
     StrictInputSerializer,
     TimeField,
@@ -94,8 +94,8 @@ class GrantListCreateApi(APIView):
     @extend_schema_serializer(component_name="GrantRolloverInput")
     class RolloverInputSerializer(StrictInputSerializer):
         type = serializers.ChoiceField(choices=ROLLOVER_TYPES)
-        max_amount = CreditsField(required=False, allow_null=True, default=None)
-        min_amount = CreditsField(required=False, allow_null=True, default=None)
+        max_amount = CreditsSerializerField(required=False, allow_null=True, default=None)
+        min_amount = CreditsSerializerField(required=False, allow_null=True, default=None)
 
         def to_internal_value(self, data):
             return super().to_internal_value(
@@ -111,7 +111,7 @@ class GrantListCreateApi(APIView):
             default=None,
             help_text="A feature key; empty for rated usage credits. `feature_key` is accepted too.",
         )
-        amount = CreditsField()
+        amount = CreditsSerializerField()
         priority = serializers.IntegerField(required=False, default=1, min_value=0, max_value=MAX_PRIORITY)
         effective_at = TimeField(required=False, allow_null=True, default=None, help_text="Default: now")
         expiration = serializers.JSONField(required=False, allow_null=True, default=None)

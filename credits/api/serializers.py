@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.schema import ATTRIBUTION_EXAMPLE
-from core.serializers import CreditsField, TimeField
+from core.serializers import CreditsSerializerField, TimeField
 
 
 def with_aliases(data, aliases: dict[str, str]):
@@ -41,15 +41,15 @@ class ExpirationSerializer(serializers.Serializer):
 
 class RolloverSerializer(serializers.Serializer):
     type = serializers.CharField()
-    max_amount = CreditsField(allow_null=True)
-    min_amount = CreditsField(allow_null=True)
+    max_amount = CreditsSerializerField(allow_null=True)
+    min_amount = CreditsSerializerField(allow_null=True)
 
 
 class GrantSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     attribution_id = serializers.CharField(source="ledger.attribution_id")
     feature = serializers.CharField(source="feature.key", allow_null=True)
-    amount = CreditsField()
+    amount = CreditsSerializerField()
     priority = serializers.IntegerField()
     effective_at = TimeField()
     expiration = serializers.SerializerMethodField()

@@ -92,7 +92,7 @@ def _as_balance(computation: LedgerComputation) -> LedgerBalance:
 def ledger_balance(*, attribution_id: str, at: datetime) -> LedgerBalance:
     """GET …/balance: per-grant and per-feature balances, usage in the period, overage at `at`.
 
-    `at` is rounded up to the whole minute (`cutline`). A subject without a ledger has no
+    `at` is rounded up to the whole minute (`cutline`). An attribution without a ledger has no
     grants: all its usage is overage.
     """
     at = cutline(at)

@@ -32,7 +32,7 @@ def _paid_in_period(ledger: Ledger, at: datetime) -> Decimal:
 
 def credits_covered(*, attribution_id: str, start: datetime, end: datetime) -> Decimal:
     """Rated credits that grants paid for in [start, end) (both rounded up to the minute, like a
-    balance's cutline). Zero for a subject without a ledger."""
+    balance's cutline). Zero for an attribution without a ledger."""
     start, end = cutline(start), cutline(end)
     with consistent_read():
         ledger = ledger_get(attribution_id=attribution_id)

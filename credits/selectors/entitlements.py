@@ -1,4 +1,4 @@
-"""Entitlement checks: may this subject use this feature right now?"""
+"""Entitlement checks: may this attribution use this feature right now?"""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +24,7 @@ class EntitlementValue:
 
 def spending_limit_reached(*, attribution_id: str, cost_center) -> bool:
     """Have the cycle's billable credits (usage balance minus what grants covered since the
-    cycle start) reached the cost center's spending limit? A subject without a cost center
+    cycle start) reached the cost center's spending limit? An attribution without a cost center
     is held to the default limit its cost center will be created with."""
     from django.utils import timezone
 

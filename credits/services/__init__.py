@@ -1,7 +1,7 @@
 from credits.services.features import FeatureExists, feature_archive, feature_create
 from credits.services.grants import grant_create, grant_void
 from credits.services.ledgers import LedgerExists, ledger_create, ledger_lock
-from credits.services.resets import ResetOutcome, ledger_reset
+from credits.services.resets import LedgerResetOutcome, ledger_reset
 from credits.services.snapshots import (
     balance_snapshot_save,
     balance_snapshots_save_due,
@@ -13,7 +13,7 @@ from credits.services.snapshots import (
 __all__ = [
     "FeatureExists",
     "LedgerExists",
-    "ResetOutcome",
+    "LedgerResetOutcome",
     "balance_snapshot_save",
     "balance_snapshots_save_due",
     "feature_archive",

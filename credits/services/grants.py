@@ -123,7 +123,7 @@ def grant_create(
     metadata: dict | None = None,
     now: datetime | None = None,
 ) -> Grant:
-    """A grant on the subject's ledger (created on first use), effective at `effective_at`
+    """A grant on the attribution's ledger (created on first use), effective at `effective_at`
     (default now; truncated to the minute; not before the last reset).
 
     Takes the ledger lock (NOWAIT, LockBusy when busy). A grant taking effect at or before a

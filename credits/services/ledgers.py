@@ -18,7 +18,7 @@ LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available, raised by NOWAI
 
 
 class LedgerExists(Conflict):
-    """A second ledger for one subject: the API answers 409 with the existing one."""
+    """A second ledger for one attribution: the API answers 409 with the existing one."""
 
     default_code = "ledger_exists"
 
@@ -55,7 +55,7 @@ def ledger_lock(*, attribution_id: str, create: bool = False) -> Ledger:
 
 
 def ledger_create(*, attribution_id: str) -> Ledger:
-    """POST /ledgers: a ledger for a subject; LedgerExists (409) when it already has one."""
+    """POST /ledgers: a ledger for an attribution; LedgerExists (409) when it already has one."""
     attribution_id = normalize_attribution_id(attribution_id, field="subject")
     try:
         with transaction.atomic():

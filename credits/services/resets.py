@@ -19,7 +19,7 @@ from credits.services.snapshots import snapshot_store, snapshots_invalidate
 
 
 @dataclass(frozen=True)
-class ResetOutcome:
+class LedgerResetOutcome:
     reset: Reset
     rollover_grants: list[Grant]
     snapshot: BalanceSnapshot
@@ -46,8 +46,8 @@ def ledger_reset(
     effective_at: datetime | None = None,
     now: datetime | None = None,
     created_by: str = "",
-) -> ResetOutcome:
-    """Reset the subject's ledger at `effective_at` (default now; truncated to the minute).
+) -> LedgerResetOutcome:
+    """Reset the attribution's ledger at `effective_at` (default now; truncated to the minute).
 
     Not in the future, not before the last reset (400), not twice at one time (409). Each grant
     active at that time with a rollover becomes a child grant effective then (its original or
@@ -120,4 +120,4 @@ def ledger_reset(
                 ],
             },
         )
-    return ResetOutcome(reset=reset, rollover_grants=list(children.values()), snapshot=snapshot)
+    return LedgerResetOutcome(reset=reset, rollover_grants=list(children.values()), snapshot=snapshot)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core.errors import LockBusy
 from core.money import format_credits
@@ -141,13 +142,14 @@ def balance_snapshot_save(
     return snapshot
 
 
-def balance_snapshots_save_due(*, now: datetime) -> dict:
+def balance_snapshots_save_due(*, now: datetime | None = None) -> dict:
     """The `credits.snapshot` job: a snapshot per ledger at `periodic_snapshot_time`, one
     transaction each.
 
     A busy ledger is skipped (the next run takes it); a failing one is logged and makes the run
     partial. Safe to run twice: a ledger with a snapshot at or after the time is left alone.
     """
+    now = now or timezone.now()
     at = periodic_snapshot_time(now)
     counts = {"saved": 0, "up_to_date": 0, "busy": 0, "failed": 0}
     for ledger_id in list(Ledger.objects.order_by("id").values_list("id", flat=True)):

@@ -8,7 +8,7 @@ from credits.services.snapshots import snapshots_invalidate
 
 
 def invalidate_after_backdated_usage(*, attribution_id: str, since: datetime) -> None:
-    """Drop the subject's snapshots at or after `since` (the next balance read recomputes from
+    """Drop the attribution's snapshots at or after `since` (the next balance read recomputes from
     an older one, and the periodic job saves a fresh one). Runs inside the usage write's
     transaction; it takes no ledger lock, so ingestion never waits on a credits write."""
     ledger = Ledger.objects.filter(attribution_id=attribution_id).first()

@@ -24,11 +24,11 @@ def test_the_snapshot_schedule_is_registered_by_its_migration():
 
 
 def test_the_snapshot_task_runs_under_its_lock_and_records_the_run(redis):
-    from credits.tasks import snapshot_balances
+    from credits.tasks import balance_snapshots_save_due
 
     grant_create(attribution_id=new_attribution_id(), amount="10", effective_at=T0)
 
-    result = snapshot_balances.delay().get()
+    result = balance_snapshots_save_due.delay().get()
 
     assert (result["status"], result["saved"]) == ("ok", 1)
     assert JobRun.objects.get(job="credits.snapshot").outcome == "ok"
@@ -37,10 +37,10 @@ def test_the_snapshot_task_runs_under_its_lock_and_records_the_run(redis):
 
 def test_a_second_copy_of_the_job_skips(redis):
     from core.locks import job_lock
-    from credits.tasks import snapshot_balances
+    from credits.tasks import balance_snapshots_save_due
 
     with job_lock("credits.snapshot"):
-        assert snapshot_balances.delay().get()["status"] == "skipped"
+        assert balance_snapshots_save_due.delay().get()["status"] == "skipped"
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.faults.conftest import closed_port_url, wait_until
 from usage.models import MeterEvent
 from usage.tests.factories import UsageEntryFactory
 
-JOB = "billing.reset_usage"
+JOB = "billing.close_cycles"
 # Well under the 5 s a caller would call a hang, on a loaded 2-core machine.
 PROMPTLY = 3.0
 
@@ -186,7 +186,7 @@ def test_ingestion_pages_and_the_balance_api_work_while_redis_is_down(
     # Running a job by hand needs its lock: refused in the error shape, recorded as skipped.
     assert job_now.status_code == 503
     assert job_now.json()["error"] == "lock_unavailable"
-    assert job_now.json()["message"].startswith("billing.reset_usage did not run: the job lock store")
+    assert job_now.json()["message"].startswith("billing.close_cycles did not run: the job lock store")
     assert JobRun.objects.filter(job=JOB, outcome=JobRun.Outcome.SKIPPED).count() == 1
     assert traffic_job_now.status_code == 503
     assert traffic_job_now.json()["error"] == "lock_unavailable"

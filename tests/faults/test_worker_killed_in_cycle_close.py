@@ -1,6 +1,6 @@
 """A worker SIGKILLed in the middle of cycle close; the next run finishes the job, nothing doubled.
 
-The worker is a separate OS process running the Celery task's body (`billing.reset_usage`:
+The worker is a separate OS process running the Celery task's body (`billing.close_cycles`:
 job lock, then every due cost center, one transaction each). To kill it at a known point, the
 test holds, uncommitted, the `invoice` entry key the middle cost center is about to write: the
 worker has closed the ones before it and is inside that one's transaction (coverage entry,
@@ -22,10 +22,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.models import UsageReport
-from billing.tasks import reset_usage
+from billing.tasks import cycles_close
 from core.locks import redis_client
 from core.models import JobRun
-from core.timeutils import add_months, format_rfc3339
+from core.months import add_months
+from core.timeutils import format_rfc3339
 from credits.models import BalanceSnapshot, Grant, Ledger, Reset
 from credits.services.grants import grant_create
 from tests.faults.conftest import database_url, wait_until
@@ -120,7 +121,7 @@ def start_worker(log: Path, workers: int) -> subprocess.Popen:
         "TALLY_JOB_LOCK_TTL_SECONDS": str(WORKER_LOCK_TTL_SECONDS),
         "TALLY_CYCLE_CLOSE_WORKERS": str(workers),
     }
-    code = "import django; django.setup(); from billing.tasks import reset_usage; print(reset_usage())"
+    code = "import django; django.setup(); from billing.tasks import cycles_close; print(cycles_close())"
     return subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=BASE_DIR,
@@ -144,7 +145,7 @@ def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_t
     holder.start()
     assert holder.holding.wait(15)
 
-    lock_key = f"{settings.TALLY_LOCK_PREFIX}billing.reset_usage"
+    lock_key = f"{settings.TALLY_LOCK_PREFIX}billing.close_cycles"
     worker = start_worker(tmp_path / "worker.log", workers)
     try:
         waiting = wait_until(
@@ -169,27 +170,27 @@ def test_a_worker_killed_mid_close_leaves_the_rest_to_the_next_run_and_nothing_t
     holder.done.set()
     holder.join(15)
     assert closed(ids) == closed_when_killed
-    (killed_run,) = JobRun.objects.filter(job="billing.reset_usage")
+    (killed_run,) = JobRun.objects.filter(job="billing.close_cycles")
     assert killed_run.outcome == JobRun.Outcome.RUNNING  # it never got to say how it ended
 
     # Its lock outlives it by at most one TTL: a run now skips, one after the expiry runs.
     if redis_client(settings.REDIS_URL).pttl(lock_key) > 500:
-        assert reset_usage()["status"] == "skipped"
+        assert cycles_close()["status"] == "skipped"
     wait_until(
         lambda: not redis_client(settings.REDIS_URL).exists(lock_key),
         timeout=WORKER_LOCK_TTL_SECONDS + 5,
         what="the dead worker's lock to expire",
     )
-    resumed = reset_usage()
+    resumed = cycles_close()
 
     assert resumed["status"] == "ok", resumed
     assert resumed["cost_centers_closed"] == COST_CENTERS - closed_when_killed
     assert closed(ids) == COST_CENTERS
-    assert reset_usage()["cost_centers_closed"] == 0
+    assert cycles_close()["cost_centers_closed"] == 0
 
     # A clean run over the same cost centers writes exactly the same.
     clean_ids = build_cost_centers(started)
-    clean = reset_usage()
+    clean = cycles_close()
     assert (clean["status"], clean["cost_centers_closed"]) == ("ok", COST_CENTERS)
     others_invoiced = sum(1 for n in range(COST_CENTERS) if n % 3 != 2) * (USAGE_300 - GRANT_200)
     assert Decimal(clean["credits_invoiced"]) == others_invoiced

@@ -247,7 +247,7 @@ def traffic_collect_and_rate(
 
 
 def traffic_job_run(*, job: str = "collect-and-rate", triggered_by: str = "schedule") -> JobRun:
-    """collect-and-rate under the job lock `usage.collect_and_rate`, recorded as a JobRun.
+    """collect-and-rate under the job lock `traffic.collect_and_rate`, recorded as a JobRun.
 
     `job` is what the run reports (`collect-and-rate` or `reconcile`); both share one lock.
     A failed run is recorded with its full result and CollectFailed is raised again.

@@ -1,10 +1,9 @@
-"""Cost centers: creation, strategy switches and the cycle reset (Gitpod's UsageService).
+"""Cost centers: creation, strategy switches and their part of cycle close (Gitpod's UsageService).
 
 Lock order: a service that changes a cost center locks its row (select_for_update) first and
 writes ledger entries after, so two writers of one attribution serialise on that row.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,17 +15,12 @@ from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
 from core.money import ZERO, format_credits
+from core.months import add_months, cycle_advance
 from core.params import parse_credits
-from core.timeutils import add_months, format_rfc3339
+from core.timeutils import format_rfc3339
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors import (
-    cost_center_default,
-    cost_centers_due_for_reset,
-    default_spending_limit,
-    usage_balance,
-)
+from usage.selectors import cost_center_default, default_spending_limit, usage_balance
 
-logger = logging.getLogger(__name__)
 Strategy = CostCenter.BillingStrategy
 
 
@@ -178,29 +172,27 @@ def cost_center_set(
 
 
 @dataclass(frozen=True)
-class ResetOutcome:
+class CostCenterCycleClose:
     attribution_id: str
     months_advanced: int
     invoiced: Decimal
 
 
 def _advance_cycle(cost_center: CostCenter, now: datetime) -> int:
-    """Move the cycle by whole calendar months (anchored on the old start) until next billing
-    time is in the future; returns the number of months moved."""
-    anchor = cost_center.billing_cycle_start
-    months = 1
-    while add_months(anchor, months + 1) <= now:
-        months += 1
-    cost_center.billing_cycle_start = add_months(anchor, months)
-    cost_center.next_billing_time = add_months(anchor, months + 1)
-    return months
+    """Move the cycle on (core.months.cycle_advance, anchored on the old start) until next
+    billing time is in the future; returns the number of months moved."""
+    advance = cycle_advance(cost_center.billing_cycle_start, now)
+    cost_center.billing_cycle_start = advance.start
+    cost_center.next_billing_time = advance.next_billing_time
+    return advance.months
 
 
 @transaction.atomic
-def cost_center_reset_usage(
+def cost_center_close_cycle(
     *, attribution_id: str, now: datetime | None = None, covered_in_new_cycle: Decimal = ZERO
-) -> ResetOutcome | None:
-    """ResetUsage for one `other` cost center whose next billing time has passed.
+) -> CostCenterCycleClose | None:
+    """The cost center's part of cycle close (Gitpod's ResetUsage) for one `other` cost center
+    whose next billing time has passed; billing.services.cycles.cycle_close calls it.
 
     Advances the cycle, then writes an `invoice` entry of -min(balance - covered_in_new_cycle,
     limit) when that is positive (a limit of 0 caps nothing). `covered_in_new_cycle` is what
@@ -237,39 +229,7 @@ def cost_center_reset_usage(
         cost_center, reason=f"cycle reset: advanced {months} month(s), invoiced {format_credits(invoiced)}"
     )
     _audit("usage_reset", cost_center, before, invoiced=format_credits(invoiced))
-    return ResetOutcome(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
-
-
-def cost_centers_reset_due(*, now: datetime | None = None, batch_size: int = 500) -> dict:
-    """The reset job: every due `other` cost center, one transaction each."""
-    now = now or timezone.now()
-    reset = 0
-    invoiced_total = ZERO
-    failed: list[str] = []
-    while True:
-        due = list(
-            cost_centers_due_for_reset(now=now)
-            .exclude(attribution_id__in=failed)
-            .values_list("attribution_id", flat=True)[:batch_size]
-        )
-        if not due:
-            break
-        for attribution_id in due:
-            try:
-                outcome = cost_center_reset_usage(attribution_id=attribution_id, now=now)
-            except Exception:
-                logger.exception("Reset of %s failed; the next run retries it.", attribution_id)
-                failed.append(attribution_id)
-                continue
-            if outcome is not None:
-                reset += 1
-                invoiced_total += outcome.invoiced
-    return {
-        "status": "partial" if failed else "ok",
-        "cost_centers_reset": reset,
-        "credits_invoiced": format_credits(invoiced_total),
-        "failed": failed,
-    }
+    return CostCenterCycleClose(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ from django.utils import timezone
 from core.errors import Conflict
 from core.metrics import INGESTED_EVENTS
 from usage import hooks
-from usage.ingest import EventResult, EventRow, Limits, validate_batch
+from usage.event_validation import EventResult, EventRow, Limits, validate_batch
 from usage.models import Meter
 
 logger = logging.getLogger(__name__)

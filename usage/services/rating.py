@@ -15,22 +15,29 @@ from django.utils import timezone
 from core.money import ZERO
 from core.timeutils import format_rfc3339
 from usage.models import Meter, UsageEntry
-from usage.selectors_meters import _as_datetime, _trunc, meter_rate_table, price_units
+from usage.selectors.meters import datetime_from_db, meter_rate_table, price_units, sql_trunc
+from usage.services.workspaces import workspace_instances_rate
 
 CHUNK = 500
+
+
+def usage_rate(*, now: datetime | None = None) -> dict:
+    """The `usage.rate` job: price workspace instances and meter rollups into usage entries."""
+    now = now or timezone.now()
+    return {"workspaces": workspace_instances_rate(now=now), "meters": meter_rollups_rate(now=now)}
 
 
 def meter_entry_key(attribution_id: str, slug: str, hour: datetime) -> str:
     return f"meter:{attribution_id}:{slug}:{format_rfc3339(hour)}"
 
 
-def meter_rating_run(*, now: datetime | None = None) -> dict:
+def meter_rollups_rate(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     grace = timedelta(minutes=settings.TALLY_METER_FINALIZE_GRACE_MINUTES)
     counts = {"hours_rated": 0, "entries_created": 0, "entries_updated": 0, "corrections": 0, "finalized": 0}
     slugs = dict(Meter.objects.values_list("id", "slug"))
     table = meter_rate_table()
-    hour = _trunc("hour", "minute")
+    hour = sql_trunc("hour", "minute")
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -38,7 +45,7 @@ def meter_rating_run(*, now: datetime | None = None) -> dict:
                 f" WHERE rated_total < total LIMIT {CHUNK}",
                 [],  # always parameterised, so `%%` in the SQLite expression reads as `%`
             )
-            groups = [(a, m, _as_datetime(h)) for a, m, h in cursor.fetchall()]
+            groups = [(a, m, datetime_from_db(h)) for a, m, h in cursor.fetchall()]
         if not groups:
             break
         _rate_groups(groups, now=now, grace=grace, slugs=slugs, table=table, counts=counts)

@@ -13,7 +13,7 @@ from core.errors import Conflict, ValidationFailed
 from core.timeutils import format_rfc3339
 from usage import hooks
 from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
-from usage.pricing import Pricer
+from usage.workspace_pricing import Pricer
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _entry_values(instance: WorkspaceInstance, pricer: Pricer, now: datetime) ->
     }
 
 
-def usage_reconcile(*, now: datetime | None = None, batch_size: int = 1000) -> dict:
+def workspace_instances_rate(*, now: datetime | None = None, batch_size: int = 1000) -> dict:
     """The ledger job: one `workspace` UsageEntry per instance, keyed by instance id.
 
     Looks at instances stopped within the lookback window without a final entry, instances

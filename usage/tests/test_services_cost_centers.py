@@ -11,10 +11,9 @@ from core.errors import ValidationFailed
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
 from usage.selectors import usage_balance
 from usage.services import (
+    cost_center_close_cycle,
     cost_center_get_or_create,
-    cost_center_reset_usage,
     cost_center_set,
-    cost_centers_reset_due,
 )
 from usage.tests.factories import UsageEntryFactory, new_attribution_id
 
@@ -148,7 +147,7 @@ def test_reset_two_months_overdue_with_limit_10_and_balance_25():
     assert old.next_billing_time == datetime(2026, 9, 23, 12, 0, tzinfo=UTC)  # two months before NOW
     UsageEntryFactory(attribution_id=who, credits=Decimal("25"))
 
-    outcome = cost_center_reset_usage(attribution_id=who, now=NOW)
+    outcome = cost_center_close_cycle(attribution_id=who, now=NOW)
 
     cost_center = CostCenter.objects.get(attribution_id=who)
     assert cost_center.next_billing_time > NOW
@@ -165,8 +164,8 @@ def test_reset_is_idempotent():
     who = new_attribution_id()
     cost_center_get_or_create(attribution_id=who, now=datetime(2026, 10, 1, tzinfo=UTC))
     UsageEntryFactory(attribution_id=who, credits=Decimal("3"))
-    assert cost_center_reset_usage(attribution_id=who, now=NOW) is not None
-    assert cost_center_reset_usage(attribution_id=who, now=NOW) is None
+    assert cost_center_close_cycle(attribution_id=who, now=NOW) is not None
+    assert cost_center_close_cycle(attribution_id=who, now=NOW) is None
     assert UsageEntry.objects.filter(attribution_id=who, kind="invoice").count() == 1
 
 
@@ -176,7 +175,7 @@ def test_a_limit_of_zero_caps_nothing():
     cost_center_get_or_create(attribution_id=who, now=datetime(2026, 10, 1, tzinfo=UTC))
     cost_center_set(attribution_id=who, spending_limit="0", now=datetime(2026, 10, 1, tzinfo=UTC))
     UsageEntryFactory(attribution_id=who, credits=Decimal("42.5"))
-    outcome = cost_center_reset_usage(attribution_id=who, now=NOW)
+    outcome = cost_center_close_cycle(attribution_id=who, now=NOW)
     assert outcome.invoiced == Decimal("42.5")
     assert usage_balance(attribution_id=who) == Decimal("0")
 
@@ -186,7 +185,7 @@ def test_a_negative_or_zero_balance_gets_no_invoice():
     who = new_attribution_id()
     cost_center_get_or_create(attribution_id=who, now=datetime(2026, 10, 1, tzinfo=UTC))
     UsageEntryFactory(attribution_id=who, credits=Decimal("-2"), kind="creditnote")
-    outcome = cost_center_reset_usage(attribution_id=who, now=NOW)
+    outcome = cost_center_close_cycle(attribution_id=who, now=NOW)
     assert outcome.invoiced == Decimal("0")
     assert not UsageEntry.objects.filter(attribution_id=who, kind="invoice").exists()
 
@@ -195,22 +194,4 @@ def test_a_negative_or_zero_balance_gets_no_invoice():
 def test_stripe_cost_centers_are_not_reset_here():
     who = new_attribution_id()
     cost_center_set(attribution_id=who, billing_strategy="stripe", now=datetime(2026, 9, 1, tzinfo=UTC))
-    assert cost_center_reset_usage(attribution_id=who, now=NOW) is None
-
-
-@pytest.mark.django_db
-def test_the_reset_job_handles_every_due_cost_center_once():
-    due = [new_attribution_id() for _ in range(3)]
-    for who in due:
-        cost_center_get_or_create(attribution_id=who, now=datetime(2026, 10, 1, tzinfo=UTC))
-        UsageEntryFactory(attribution_id=who, credits=Decimal("1"))
-    not_due = new_attribution_id()
-    cost_center_get_or_create(attribution_id=not_due, now=NOW)
-
-    first = cost_centers_reset_due(now=NOW)
-    second = cost_centers_reset_due(now=NOW)
-
-    assert first["cost_centers_reset"] == 3
-    assert first["credits_invoiced"] == "3.000000"
-    assert second["cost_centers_reset"] == 0
-    assert UsageEntry.objects.filter(kind="invoice").count() == 3
+    assert cost_center_close_cycle(attribution_id=who, now=NOW) is None

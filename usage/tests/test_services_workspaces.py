@@ -10,7 +10,7 @@ from django.db import connection
 from core.errors import Conflict, ValidationFailed
 from usage.models import UsageEntry, WorkspaceInstance
 from usage.selectors import usage_balance
-from usage.services import usage_reconcile, workspace_instance_report
+from usage.services import workspace_instance_report, workspace_instances_rate
 from usage.tests.factories import NOON, WorkspaceInstanceFactory, new_attribution_id
 
 MINUTE = timedelta(minutes=1)
@@ -68,7 +68,7 @@ def test_stopping_at_1206_is_one_final_credit():
         stopped_time=NOON + 6 * MINUTE + timedelta(seconds=4),
     )
 
-    result = usage_reconcile(now=NOON + 10 * MINUTE)
+    result = workspace_instances_rate(now=NOON + 10 * MINUTE)
 
     entry = UsageEntry.objects.get(object_id="ws-1")
     assert result["created"] == 1
@@ -83,24 +83,24 @@ def test_running_since_noon_is_two_draft_credits_at_1212_rewritten_in_place():
     who = new_attribution_id()
     report(attribution_id=who)
 
-    usage_reconcile(now=NOON + 12 * MINUTE)
+    workspace_instances_rate(now=NOON + 12 * MINUTE)
     draft = UsageEntry.objects.get(object_id="ws-1")
     assert (draft.credits, draft.draft, draft.effective_time) == (Decimal("2"), True, NOON + 12 * MINUTE)
 
-    usage_reconcile(now=NOON + 18 * MINUTE)
+    workspace_instances_rate(now=NOON + 18 * MINUTE)
     rewritten = UsageEntry.objects.get(object_id="ws-1")
     assert rewritten.pk == draft.pk
     assert (rewritten.credits, rewritten.draft) == (Decimal("3"), True)
 
     report(attribution_id=who, stopping_time=NOON + 24 * MINUTE, stopped_time=NOON + 25 * MINUTE)
-    result = usage_reconcile(now=NOON + 30 * MINUTE)
+    result = workspace_instances_rate(now=NOON + 30 * MINUTE)
     final = UsageEntry.objects.get(object_id="ws-1")
     assert final.pk == draft.pk
     assert (final.credits, final.draft) == (Decimal("4"), False)
     assert result["finalized"] == 1
 
     # Final means final: later runs leave it alone.
-    usage_reconcile(now=NOON + 90 * MINUTE)
+    workspace_instances_rate(now=NOON + 90 * MINUTE)
     assert UsageEntry.objects.get(object_id="ws-1").updated_at == final.updated_at
 
 
@@ -114,9 +114,9 @@ def test_reconcile_twice_over_the_same_window_writes_the_same_entries():
         WorkspaceInstanceFactory(instance_id=f"live-{n}", started_at=NOON + n * MINUTE)
     now = NOON + 60 * MINUTE
 
-    usage_reconcile(now=now)
+    workspace_instances_rate(now=now)
     first = {e.object_id: (e.pk, e.credits, e.draft) for e in UsageEntry.objects.all()}
-    second_result = usage_reconcile(now=now)
+    second_result = workspace_instances_rate(now=now)
     second = {e.object_id: (e.pk, e.credits, e.draft) for e in UsageEntry.objects.all()}
 
     assert first == second
@@ -129,7 +129,7 @@ def test_reconcile_twice_over_the_same_window_writes_the_same_entries():
 def test_instances_beyond_the_windows_are_not_priced_but_drafts_always_are():
     # Started 11 days ago and still running: outside the 10-day running window ...
     WorkspaceInstanceFactory(instance_id="ancient", started_at=NOON - timedelta(days=11))
-    usage_reconcile(now=NOON)
+    workspace_instances_rate(now=NOON)
     assert not UsageEntry.objects.filter(object_id="ancient").exists()
     # ... unless it already has a draft, which is always reconciled.
     UsageEntry.objects.create(
@@ -140,7 +140,7 @@ def test_instances_beyond_the_windows_are_not_priced_but_drafts_always_are():
         kind="workspace",
         draft=True,
     )
-    usage_reconcile(now=NOON)
+    workspace_instances_rate(now=NOON)
     assert UsageEntry.objects.get(object_id="ancient").credits == Decimal("2640")  # 264 h at 10/h
 
 
@@ -157,7 +157,7 @@ def test_two_reconcile_jobs_at_once_neither_duplicate_nor_lose_entries():
     def run():
         barrier.wait()
         try:
-            usage_reconcile(now=now, batch_size=50)
+            workspace_instances_rate(now=now, batch_size=50)
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             errors.append(exc)
         finally:

@@ -17,24 +17,25 @@ def test_beat_schedules_are_registered_by_migrations():
     from django.apps import apps
     from django_celery_beat.models import PeriodicTask
 
-    # Transactional tests flush migration data, so run the two data migrations again (they
+    # Transactional tests flush migration data, so run the data migrations again (they
     # are idempotent) and check what they registered.
     for module in (
         "usage.migrations.0004_schedule_usage_rate",
         "billing.migrations.0002_schedule_reset_usage",
+        "billing.migrations.0005_rename_reset_usage_to_close_cycles",
     ):
         importlib.import_module(module).forwards(apps, None)
     tasks = {t.name: t for t in PeriodicTask.objects.all()}
     assert tasks["usage.rate"].interval.every == 1
     assert tasks["usage.rate"].interval.period == "minutes"
-    assert tasks["billing.reset_usage"].interval.every == 15
+    assert tasks["billing.close_cycles"].interval.every == 15
 
 
 def test_usage_rate_task_runs_under_its_lock_and_records_the_run(redis):
-    from usage.tasks import rate_usage
+    from usage.tasks import usage_rate
 
     WorkspaceInstanceFactory(instance_id="t-1", started_at=timezone.now() - timedelta(minutes=6))
-    result = rate_usage.delay().get()
+    result = usage_rate.delay().get()
     assert result["status"] == "ok"
     assert result["workspaces"]["created"] == 1
     run = JobRun.objects.get(job="usage.rate")
@@ -44,10 +45,10 @@ def test_usage_rate_task_runs_under_its_lock_and_records_the_run(redis):
 
 def test_a_second_copy_skips(redis):
     from core.locks import job_lock
-    from usage.tasks import rate_usage
+    from usage.tasks import usage_rate
 
     with job_lock("usage.rate"):
-        result = rate_usage.delay().get()
+        result = usage_rate.delay().get()
     assert result["status"] == "skipped"
     assert JobRun.objects.get(job="usage.rate").outcome == "skipped"
 

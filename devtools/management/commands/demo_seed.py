@@ -20,9 +20,9 @@ from usage.services import (
     cost_center_get_or_create,
     cost_center_set,
     meter_events_ingest,
-    meter_rating_run,
-    usage_reconcile,
+    meter_rollups_rate,
     workspace_instance_report,
+    workspace_instances_rate,
 )
 
 DEMO_PASSWORD = "tally-demo"
@@ -109,7 +109,7 @@ class Command(BaseCommand):
             workspace_class="g1-standard",
             started_at=now - timedelta(minutes=42),
         )
-        result = usage_reconcile(now=now)
+        result = workspace_instances_rate(now=now)
         self.stdout.write(f"  workspace usage priced: {result}")
         self._seed_meter_events(teams, now)
         self._seed_grants(teams, now)
@@ -150,5 +150,5 @@ class Command(BaseCommand):
                 )
         results = meter_events_ingest(events=events)
         accepted = sum(1 for r in results if r.status == "accepted")
-        rating = meter_rating_run(now=now)
+        rating = meter_rollups_rate(now=now)
         self.stdout.write(f"  meter events: {accepted} accepted; rated {rating['hours_rated']} meter-hours")

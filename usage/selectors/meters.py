@@ -38,7 +38,9 @@ def price_units(table: RateTable, meter_id: int, hour: datetime, units: int) -> 
     return quantize_credits(rate_at(table, meter_id, hour) * Decimal(units))
 
 
-def _trunc(unit: str, column: str) -> str:
+def sql_trunc(unit: str, column: str) -> str:
+    """SQL truncating the time `column` to its `unit` ("minute", "hour" or "day"), for PostgreSQL
+    and the embedded SQLite; read the result back with `datetime_from_db`."""
     if connection.vendor == "postgresql":
         return f"date_trunc('{unit}', {column})"
     # Percent signs doubled: Django formats parameterised SQL (and logs it under DEBUG).
@@ -50,7 +52,8 @@ def _trunc(unit: str, column: str) -> str:
     return f"strftime('{formats[unit]}', {column})"
 
 
-def _as_datetime(value) -> datetime:
+def datetime_from_db(value) -> datetime:
+    """A `sql_trunc` result as a datetime (SQLite returns it as text)."""
     if isinstance(value, datetime):
         return value
     from django.utils.dateparse import parse_datetime
@@ -64,7 +67,7 @@ def pending_meter_credits(
 ) -> Decimal:
     """Credits of rollups not yet rated into usage entries (the part a balance adds on top),
     optionally only for hours starting in [start, end)."""
-    hour = _trunc("hour", "minute")
+    hour = sql_trunc("hour", "minute")
     sql = (
         f"SELECT meter_id, {hour}, SUM(total - rated_total) FROM usage_meterrollup"  # noqa: S608 (fixed SQL expression)
         " WHERE attribution_id = %s AND rated_total < total"
@@ -83,7 +86,7 @@ def pending_meter_credits(
     if not groups:
         return ZERO
     table = meter_rate_table()
-    return sum((price_units(table, m, _as_datetime(h), int(u)) for m, h, u in groups), ZERO)
+    return sum((price_units(table, m, datetime_from_db(h), int(u)) for m, h, u in groups), ZERO)
 
 
 def meter_get(*, slug: str) -> Meter:
@@ -129,7 +132,7 @@ def meter_usage_windows(
             f"That range holds more than {MAX_WINDOWS} {unit} windows: use a larger window.",
             code="range_too_long",
         )
-    bucket = _trunc(unit, "minute")
+    bucket = sql_trunc(unit, "minute")
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
@@ -138,4 +141,4 @@ def meter_usage_windows(
             " GROUP BY 1 ORDER BY 1",
             [attribution_id, meter.id, adapt(start), adapt(end)],
         )
-        return [(_as_datetime(b), int(total)) for b, total in cursor.fetchall()]
+        return [(datetime_from_db(b), int(total)) for b, total in cursor.fetchall()]

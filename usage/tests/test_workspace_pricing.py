@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from usage.pricing import DEFAULT_CREDITS_PER_MINUTE, Pricer, credits_for_seconds, runtime_seconds
 from usage.tests.factories import NOON
+from usage.workspace_pricing import DEFAULT_CREDITS_PER_MINUTE, Pricer, credits_for_seconds, runtime_seconds
 
 SIXTH = DEFAULT_CREDITS_PER_MINUTE
 pricer = Pricer({"g1-standard": Decimal("0.166666666666667"), "g1-large": Decimal("0.333333333333333")})

@@ -6,12 +6,14 @@ from rest_framework.views import APIView
 
 from billing.models import Team
 from billing.services import team_create
-from billing.services.jobs import reconcile_invoices_work, reset_usage_work
+from billing.services.cycles import cycles_close
+from billing.services.reporting import invoices_reconcile
 from core.access import ensure_can_read, visible_attribution_ids
 from core.api import JOB_RESPONSES, run_job_now
 from core.attribution import parse_attribution_id
 from core.auth import IsStaffOrInternal
 from core.errors import NotFound, ValidationFailed
+from core.jobs import BILLING_CLOSE_CYCLES, BILLING_RECONCILE_INVOICES
 from core.pagination import PagePagination, paginated_response
 from core.serializers import StrictInputSerializer
 
@@ -84,17 +86,20 @@ class TeamDetailApi(APIView):
         return Response(TeamOutputSerializer(team).data)
 
 
-class ResetUsageJobApi(APIView):
+# POST /api/v1/jobs/reset-usage (its published path) runs billing.close_cycles: see core.jobs.
+# (A comment, not a docstring: drf-spectacular would publish a docstring as the description.)
+class CyclesCloseJobApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(
-        request=None, responses=JOB_RESPONSES, summary="Run the reset job (billing.reset_usage) now"
+        request=None, responses=JOB_RESPONSES, summary="Run the cycle-close job (billing.close_cycles) now"
     )
     def post(self, request):
-        return run_job_now(request, "billing.reset_usage", reset_usage_work)
+        return run_job_now(request, BILLING_CLOSE_CYCLES, cycles_close)
 
 
-class ReconcileInvoicesJobApi(APIView):
+# POST /api/v1/jobs/reconcile-invoices runs billing.reconcile_invoices: see core.jobs.
+class InvoicesReconcileJobApi(APIView):
     permission_classes = [IsStaffOrInternal]
 
     @extend_schema(
@@ -103,4 +108,4 @@ class ReconcileInvoicesJobApi(APIView):
         summary="Report billable credits to Stripe now (billing.reconcile_invoices)",
     )
     def post(self, request):
-        return run_job_now(request, "billing.reconcile_invoices", reconcile_invoices_work)
+        return run_job_now(request, BILLING_RECONCILE_INVOICES, invoices_reconcile)

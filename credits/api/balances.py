@@ -1,6 +1,8 @@
+"""A ledger's balance and its history (the credits reads per ledger)."""
+
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,8 +11,8 @@ from core.access import ensure_can_read
 from core.pagination import paginated_response, parse_page_params
 from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE, PaginationSerializer
-from core.serializers import CreditsField, TimeField
-from credits.selectors import entitlement_value, ledger_balance, ledger_history
+from core.serializers import CreditsSerializerField, TimeField
+from credits.selectors import ledger_balance, ledger_history
 
 
 def _time_param(request, name: str):
@@ -20,8 +22,8 @@ def _time_param(request, name: str):
 class GrantBalanceSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="grant.id")
     feature = serializers.CharField(source="grant.feature_key", allow_null=True)
-    amount = CreditsField(source="grant.amount")
-    balance = CreditsField()
+    amount = CreditsSerializerField(source="grant.amount")
+    balance = CreditsSerializerField()
     priority = serializers.IntegerField(source="grant.priority")
     effective_at = TimeField(source="grant.effective_at")
     expires_at = TimeField(source="grant.expires_at", allow_null=True)
@@ -29,17 +31,17 @@ class GrantBalanceSerializer(serializers.Serializer):
 
 
 class FeatureBalanceSerializer(serializers.Serializer):
-    balance = CreditsField()
-    usage = CreditsField()
-    overage = CreditsField()
+    balance = CreditsSerializerField()
+    usage = CreditsSerializerField()
+    overage = CreditsSerializerField()
 
 
 class LedgerBalanceSerializer(serializers.Serializer):
     attribution_id = serializers.CharField()
     at = TimeField()
-    balance = CreditsField()
-    overage = CreditsField()
-    usage = CreditsField()
+    balance = CreditsSerializerField()
+    overage = CreditsSerializerField()
+    usage = CreditsSerializerField()
     grants = GrantBalanceSerializer(many=True)
     features = serializers.DictField(child=FeatureBalanceSerializer())
 
@@ -50,7 +52,7 @@ class HistoryEntrySerializer(serializers.Serializer):
     grant_id = serializers.IntegerField(allow_null=True)
     reset_id = serializers.IntegerField(allow_null=True)
     feature = serializers.CharField(allow_null=True)
-    amount = CreditsField(allow_null=True)
+    amount = CreditsSerializerField(allow_null=True)
     period_start = TimeField(allow_null=True)
     period_end = TimeField(allow_null=True)
 
@@ -196,48 +198,3 @@ class LedgerHistoryApi(APIView):
             view=self,
             results_key="entries",
         )
-
-
-class EntitlementApi(APIView):
-    @extend_schema_serializer(component_name="Entitlement")
-    class OutputSerializer(serializers.Serializer):
-        has_access = serializers.BooleanField()
-        balance = CreditsField()
-        usage = CreditsField()
-        overage = CreditsField()
-
-    @extend_schema(
-        responses=OutputSerializer,
-        summary="May the subject use the feature now? (has_access, balance, usage, overage)",
-        description=(
-            "has_access is false while the cost center is blocked, and when the feature's grants "
-            "are spent (balance 0) and the cost center's spending limit is reached. `credits` "
-            "names rated usage credits; another unknown key is a 404."
-        ),
-        examples=[
-            OpenApiExample(
-                "Grants left",
-                value={
-                    "has_access": True,
-                    "balance": "80.000000",
-                    "usage": "120.000000",
-                    "overage": "0.000000",
-                },
-                response_only=True,
-            ),
-            OpenApiExample(
-                "Spent and over the limit",
-                value={
-                    "has_access": False,
-                    "balance": "0.000000",
-                    "usage": "650.000000",
-                    "overage": "550.000000",
-                },
-                response_only=True,
-            ),
-        ],
-    )
-    def get(self, request, attribution_id: str, feature_key: str):
-        attribution_id = ensure_can_read(request.user, attribution_id)
-        value = entitlement_value(attribution_id=attribution_id, feature_key=feature_key, at=timezone.now())
-        return Response(self.OutputSerializer(value).data)

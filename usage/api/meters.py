@@ -20,7 +20,7 @@ from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE
 from core.serializers import TimeField
 from usage.models import Meter
-from usage.selectors_meters import meter_get, meter_usage_windows
+from usage.selectors.meters import meter_get, meter_usage_windows
 from usage.services import meter_events_ingest
 
 # The request body as the schema states it. Each event is checked on its own (a fast path, not

@@ -9,11 +9,9 @@ from django.db.models import QuerySet, Sum
 
 from core.errors import ValidationFailed
 from core.money import ZERO, quantize_credits, to_credits
-from core.timeutils import add_months
+from core.months import add_months
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors_meters import meter_units_used, pending_meter_credits
-
-__all__ = ["meter_units_used"]  # re-exported: credits reads meter usage through this module
+from usage.selectors.meters import pending_meter_credits
 
 MAX_LIST_RANGE = timedelta(days=300)
 
@@ -90,12 +88,6 @@ def cost_center_get_or_default(*, attribution_id: str, now: datetime) -> CostCen
 
 def cost_center_versions(*, cost_center: CostCenter) -> QuerySet[CostCenterVersion]:
     return cost_center.versions.order_by("-created_at", "-id")
-
-
-def cost_centers_due_for_reset(*, now: datetime) -> QuerySet[CostCenter]:
-    return CostCenter.objects.filter(
-        billing_strategy=CostCenter.BillingStrategy.OTHER, next_billing_time__lte=now
-    ).order_by("next_billing_time", "id")
 
 
 USAGE_KINDS = (UsageEntry.Kind.WORKSPACE, UsageEntry.Kind.METER, UsageEntry.Kind.TRAFFIC)

@@ -1,0 +1,50 @@
+"""Reads of usage: the ledger and cost centers (`ledger`), meter facts and rates (`meters`).
+
+Other apps read usage only through this package (credits reads meter usage here too).
+"""
+
+from usage.selectors.ledger import (
+    MAX_LIST_RANGE,
+    USAGE_KINDS,
+    UsageList,
+    cost_center_default,
+    cost_center_get,
+    cost_center_get_or_default,
+    cost_center_versions,
+    credits_used,
+    default_spending_limit,
+    usage_balance,
+    usage_list,
+)
+from usage.selectors.meters import (
+    datetime_from_db,
+    meter_get,
+    meter_rate_table,
+    meter_units_used,
+    meter_usage_windows,
+    pending_meter_credits,
+    price_units,
+    sql_trunc,
+)
+
+__all__ = [
+    "MAX_LIST_RANGE",
+    "USAGE_KINDS",
+    "UsageList",
+    "cost_center_default",
+    "cost_center_get",
+    "cost_center_get_or_default",
+    "cost_center_versions",
+    "credits_used",
+    "datetime_from_db",
+    "default_spending_limit",
+    "meter_get",
+    "meter_rate_table",
+    "meter_units_used",
+    "meter_usage_windows",
+    "pending_meter_credits",
+    "price_units",
+    "sql_trunc",
+    "usage_balance",
+    "usage_list",
+]
