@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.models import DisputeBlock, Team
 from billing.selectors import billable_credits
 from core.money import ZERO, quantize_credits
+from credits.selectors import ledger_balance
 from usage.models import UsageEntry
 from usage.selectors import USAGE_KINDS, cost_center_get_or_default, usage_balance
 
@@ -111,7 +112,6 @@ class BillingOverview:
 
 
 def team_billing_overview(*, team: Team, now: datetime | None = None) -> BillingOverview:
-    from credits.selectors import ledger_balance
 
     now = now or timezone.now()
     attribution_id = team.attribution_id

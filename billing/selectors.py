@@ -1,9 +1,13 @@
 from django.db.models import QuerySet
+from django.utils import timezone
 from djstripe.models import Customer
 
 from billing.models import Membership, Team
 from core.attribution import normalize_attribution_id, team_attribution_id
 from core.errors import NotFound
+from credits.selectors.coverage import billable_credits as credits_billable
+from credits.selectors.coverage import cycle_credits_covered
+from usage.selectors import cost_center_get_or_default, usage_balance
 
 
 def team_list_for_user(*, user) -> QuerySet[Team]:
@@ -32,19 +36,12 @@ def billable_credits(*, attribution_id: str, now=None):
     After a cycle close the covered part is a `grantcoverage` entry, so right then the balance
     itself is the unbilled billable amount.
     """
-    from django.utils import timezone
-
-    from credits.selectors.coverage import billable_credits as credits_billable
 
     return credits_billable(attribution_id=attribution_id, now=now or timezone.now())
 
 
 def billable_summary(*, attribution_id: str, now=None) -> dict:
     """The figures behind billable credits, for the API and the pages."""
-    from django.utils import timezone
-
-    from credits.selectors.coverage import cycle_credits_covered
-    from usage.selectors import cost_center_get_or_default, usage_balance
 
     now = now or timezone.now()
     cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=now)

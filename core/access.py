@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from core.attribution import normalize_attribution_id
 from core.auth import is_staff_or_internal
-from core.errors import NotFound
+from core.errors import Forbidden, NotFound
 
 _user_resolver: Callable[[object], Iterable[str]] | None = None
 _owner_resolver: Callable[[object], Iterable[str]] | None = None
@@ -48,7 +48,5 @@ def ensure_is_owner(user, attribution_id: str) -> str:
     if is_staff_or_internal(user) or _owner_resolver is None:
         return normalized
     if getattr(user, "attribution_id", None) or normalized not in set(_owner_resolver(user)):
-        from core.errors import Forbidden
-
         raise Forbidden("Only an owner of this team may do that.", code="owner_required")
     return normalized

@@ -7,6 +7,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
+from billing.services.cycles import cycle_close
 from billing.services.stripe_ops import attribution_for_customer
 from billing.stripe_gateway import client_kwargs, stripe_call
 from usage.models import UsageEntry
@@ -56,7 +57,6 @@ def invoice_finalize(*, invoice_id: str) -> tuple[str, str]:
         )
         # The invoice closes Stripe's period: close ours too if it is due (and the job has not
         # yet); cycle_close is idempotent, so the job and the webhook can race safely.
-        from billing.services.cycles import cycle_close
 
         cycle_close(attribution_id=attribution_id, now=max(finalized_at, timezone.now()))
     detail = f"{'wrote' if created else 'already had'} invoice entry {entry.credits} for {attribution_id}"

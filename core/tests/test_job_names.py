@@ -62,7 +62,7 @@ def test_the_rename_goes_back_too():
 
 
 def test_the_traffic_schedule_is_renamed_in_place():
-    before = ("usage", "0010_schedule_collect_and_rate")
+    before = ("traffic", "0002_content_types")
     after = ("traffic", "0003_rename_collect_and_rate_job")
     old_apps = _migrate(before)
     PeriodicTask = old_apps.get_model("django_celery_beat", "PeriodicTask")

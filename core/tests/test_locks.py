@@ -64,13 +64,13 @@ def test_an_unextended_lock_expires_and_can_be_taken(backend):
 
 
 def test_a_held_lock_is_extended_past_its_ttl(backend):
-    holder = JobLock("usage.collect_and_rate", ttl=0.6, auto_extend=True, backend=backend)
+    holder = JobLock("traffic.collect_and_rate", ttl=0.6, auto_extend=True, backend=backend)
     assert holder.acquire()
     time.sleep(1.5)  # 2.5 times the TTL: only the keep-alive keeps it
-    assert JobLock("usage.collect_and_rate", ttl=30, auto_extend=False, backend=backend).acquire() is False
+    assert JobLock("traffic.collect_and_rate", ttl=30, auto_extend=False, backend=backend).acquire() is False
     assert holder.lost is False
     holder.release()
-    assert JobLock("usage.collect_and_rate", ttl=30, auto_extend=False, backend=backend).acquire() is True
+    assert JobLock("traffic.collect_and_rate", ttl=30, auto_extend=False, backend=backend).acquire() is True
 
 
 def test_job_lock_context_manager_says_who_skipped(redis):

@@ -23,6 +23,7 @@ from decimal import Decimal
 from core.money import ZERO
 from credits.models import GENERIC_FEATURE_KEY, Ledger
 from credits.selectors.computation import consistent_read, cutline, ledger_compute, ledger_get
+from usage.selectors import cost_center_get, usage_balance
 
 
 def _paid_in_period(ledger: Ledger, at: datetime) -> Decimal:
@@ -80,7 +81,6 @@ def billable_credits(*, attribution_id: str, now: datetime) -> Decimal:
     """Billable credits: the usage-ledger balance minus what grants covered since the cost
     center's cycle start (DESIGN §7; the cycle's window as `cycle_credits_covered` defines it).
     The one definition; billing.selectors re-exports it."""
-    from usage.selectors import cost_center_get, usage_balance
 
     balance = usage_balance(attribution_id=attribution_id)
     cost_center = cost_center_get(attribution_id=attribution_id)

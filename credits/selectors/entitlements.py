@@ -8,6 +8,7 @@ from core.errors import NotFound
 from credits.models import GENERIC_FEATURE_KEY, Feature
 from credits.selectors.balances import feature_balance
 from credits.selectors.computation import cutline
+from credits.selectors.coverage import billable_credits
 from usage import selectors as usage_selectors
 
 
@@ -27,8 +28,6 @@ def spending_limit_reached(*, attribution_id: str, cost_center) -> bool:
     cycle start) reached the cost center's spending limit? An attribution without a cost center
     is held to the default limit its cost center will be created with."""
     from django.utils import timezone
-
-    from credits.selectors.coverage import billable_credits
 
     if cost_center is not None:
         limit = cost_center.spending_limit

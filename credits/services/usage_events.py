@@ -4,6 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from credits.models import Ledger
+from credits.services.grants import grant_create
 from credits.services.snapshots import snapshots_invalidate
 
 
@@ -22,8 +23,6 @@ def grant_initial_balance(*, attribution_id: str, account_uuid: str, initial_bal
     Zero grants nothing."""
     amount = initial_balance
     if amount > 0:
-        from credits.services.grants import grant_create
-
         grant_create(
             attribution_id=attribution_id,
             amount=amount,

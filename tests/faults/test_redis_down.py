@@ -11,7 +11,7 @@ import requests
 from django.core.cache import cache
 
 from billing.tests.factories import DEFAULT_PASSWORD
-from core.jobs import run_job
+from core.jobs import TRAFFIC_COLLECT_AND_RATE, run_job
 from core.metrics import REGISTRY
 from core.models import JobRun
 from tests.faults.conftest import closed_port_url, wait_until
@@ -190,5 +190,5 @@ def test_ingestion_pages_and_the_balance_api_work_while_redis_is_down(
     assert JobRun.objects.filter(job=JOB, outcome=JobRun.Outcome.SKIPPED).count() == 1
     assert traffic_job_now.status_code == 503
     assert traffic_job_now.json()["error"] == "lock_unavailable"
-    assert JobRun.objects.get(job="usage.collect_and_rate").outcome == JobRun.Outcome.SKIPPED
+    assert JobRun.objects.get(job=TRAFFIC_COLLECT_AND_RATE).outcome == JobRun.Outcome.SKIPPED
     assert took < 15  # nothing waited on Redis

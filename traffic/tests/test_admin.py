@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from core.crypto import DecryptionFailed, decrypt_text, encrypt_text
+from core.jobs import TRAFFIC_COLLECT_AND_RATE
 from core.models import JobRun
 from traffic import config
 from traffic.models import ExporterSource, TrafficAccount, TrafficQuotaState
@@ -222,7 +223,7 @@ def test_the_task_runs_under_its_lock_and_records_errors_without_raising(redis):
 
     result = collect_and_rate.delay().get()
     assert result["status"] == "error"
-    run = JobRun.objects.get(job="usage.collect_and_rate")
+    run = JobRun.objects.get(job=TRAFFIC_COLLECT_AND_RATE)
     assert run.outcome == "error"
     assert run.result["error"] == "no enabled exporter sources configured"
     assert run.result["source_statuses"] == []

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from core.jobs import TRAFFIC_COLLECT_AND_RATE
 from core.models import JobRun
 from devtools.exporter import FakeAccount
 from traffic.models import TrafficMinute
@@ -77,7 +78,7 @@ def test_healthz_collect_is_503_exactly_when_the_last_run_is_an_error(api_client
     assert code == 503 and {k: whole[k] for k in ("status", "message")} == degraded
     assert whole["checks"]["jobs"]["status"] == "error"
     assert [
-        r["outcome"] for r in whole["checks"]["jobs"]["runs"] if r["job"] == "usage.collect_and_rate"
+        r["outcome"] for r in whole["checks"]["jobs"]["runs"] if r["job"] == TRAFFIC_COLLECT_AND_RATE
     ] == ["error"]
 
     from traffic.tests.factories import ExporterSourceFactory
@@ -174,7 +175,7 @@ def test_collect_and_rate_and_reconcile_run_now_and_status_shows_them(internal_c
     assert (body["processed_samples"], body["written_minutes"], body["replayed_minutes"]) == (1, 1, 0)
     assert body["source_statuses"][0]["source_id"] == "node-a"
     assert body["source_statuses"][0]["last_completed_until"]
-    run = JobRun.objects.get(job="usage.collect_and_rate")
+    run = JobRun.objects.get(job=TRAFFIC_COLLECT_AND_RATE)
     assert run.outcome == "ok" and run.triggered_by.startswith("api:")
 
     again = internal_client.post("/v1/jobs/reconcile").json()
@@ -203,7 +204,7 @@ def test_collect_and_rate_and_reconcile_run_now_and_status_shows_them(internal_c
 def test_a_second_copy_while_a_run_holds_the_lock_is_409(internal_client, node):
     from core.locks import job_lock
 
-    with job_lock("usage.collect_and_rate"):
+    with job_lock(TRAFFIC_COLLECT_AND_RATE):
         response = internal_client.post("/v1/jobs/collect-and-rate")
     assert response.status_code == 409
     assert response.json()["error"] == "job_running"
@@ -230,7 +231,7 @@ def test_a_partial_run_is_200_and_reports_the_failed_source(internal_client, nod
     assert body["status"] == "partial"
     failed = next(s for s in body["source_statuses"] if s["source_id"] == "node-down")
     assert "ConnectionError" in failed["last_error"]
-    assert JobRun.objects.get(job="usage.collect_and_rate").outcome == "partial"
+    assert JobRun.objects.get(job=TRAFFIC_COLLECT_AND_RATE).outcome == "partial"
 
 
 @pytest.fixture

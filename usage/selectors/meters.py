@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from core.errors import ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.money import ZERO, quantize_credits
 from usage.models import Meter, MeterRate
 
@@ -92,8 +92,6 @@ def pending_meter_credits(
 def meter_get(*, slug: str) -> Meter:
     meter = Meter.objects.filter(slug=slug).first()
     if meter is None:
-        from core.errors import NotFound
-
         raise NotFound(f"No meter {slug!r}.", code="unknown_meter")
     return meter
 
