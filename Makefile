@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format migrations-check ci bench-server bench-ingest fuzz clean venv
+.PHONY: demo test sqlite-smoke lint format migrations-check ci bench-server bench-ingest fuzz clean venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: $(STAMP)
 ## Run the test suite against real PostgreSQL and Redis (found or started; see scripts/run_tests.py).
 test: $(STAMP)
 	$(PY) scripts/run_tests.py $(PYTEST_ARGS)
+
+## The demo's embedded default end to end on a throwaway SQLite file (migrate, seed, every job, API, page).
+sqlite-smoke: $(STAMP)
+	$(PY) scripts/sqlite_smoke.py
 
 ## Schemathesis against a real server on a scratch database (FUZZ_MAX_EXAMPLES, default 300).
 fuzz: $(STAMP)
@@ -45,7 +49,7 @@ bench-server: $(STAMP)
 bench-ingest: $(STAMP)
 	$(PY) bench/ingest.py --database-url $${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/tally_bench_ingest}
 
-ci: test lint migrations-check
+ci: test sqlite-smoke lint migrations-check
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .hypothesis .schemathesis

@@ -31,6 +31,7 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+@pytest.mark.real_clock(reason="its worker is a subprocess on the real clock, not the test's shifted one")
 @pytest.mark.django_db(transaction=True)
 def test_a_run_killed_between_pages_is_finished_by_the_next_run(redis):
     now = datetime.now(UTC)

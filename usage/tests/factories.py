@@ -1,5 +1,5 @@
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import factory
@@ -7,7 +7,17 @@ import factory
 from core.attribution import team_attribution_id
 from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
 
-NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+def recent_noon() -> datetime:
+    """Noon UTC of yesterday on the clock the tests run on (real, or shifted by
+    TALLY_TEST_CLOCK_SHIFT_DAYS): 12 to 36 hours ago when imported, so inside a cycle that
+    started days ago and the 35-day ingest and reconcile windows, and never in the future.
+    A fixed date here fell out of the team page's cycle as the calendar moved on."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    return datetime.combine(yesterday, time(12, 0), tzinfo=UTC)
+
+
+NOON = recent_noon()
 
 
 def new_attribution_id() -> str:

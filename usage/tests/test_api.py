@@ -1,11 +1,13 @@
 """The UsageService over HTTP: worked examples and bad input (a 400 that stores nothing)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
+from core.timeutils import format_rfc3339
 from usage.models import CostCenter, UsageEntry, WorkspaceInstance
-from usage.tests.factories import UsageEntryFactory, new_attribution_id
+from usage.tests.factories import NOON, UsageEntryFactory, new_attribution_id
 
 pytestmark = pytest.mark.django_db
 
@@ -16,23 +18,25 @@ def put_instance(client, instance_id, **body):
 
 def test_lifecycle_then_reconcile_then_balance(internal_client):
     who = new_attribution_id()
+    # Recent times: the reconcile job (at the real now) looks back 35 days for stopped instances.
+    start, stopping, stop = (format_rfc3339(NOON + timedelta(seconds=s)) for s in (0, 360, 363))
     started = put_instance(
         internal_client,
         "ws-a",
         attribution_id=who,
         workspace_class="g1-standard",
-        started_at="2026-11-23T12:00:00Z",
+        started_at=start,
     )
     assert started.status_code == 201
-    assert started.json()["started_at"] == "2026-11-23T12:00:00Z"
+    assert started.json()["started_at"] == start
     stopped = put_instance(
         internal_client,
         "ws-a",
         attribution_id=who,
         workspace_class="g1-standard",
-        started_at="2026-11-23T12:00:00Z",
-        stopping_time="2026-11-23T12:06:00Z",
-        stopped_time="2026-11-23T12:06:03Z",
+        started_at=start,
+        stopping_time=stopping,
+        stopped_time=stop,
     )
     assert stopped.status_code == 200
 
