@@ -2,7 +2,7 @@
 
 What must always hold is a database constraint here, or a trigger (migration 0002): amounts
 are positive, priorities fit 0 to 255, a grant expires after it starts, a rollover's minimum is not
-above its maximum, one ledger per subject, one reset per ledger and minute, and a grant's
+above its maximum, one ledger per attribution, one reset per ledger and minute, and a grant's
 terms and its void are written once. Every time stored here is truncated to the minute, the
 burn-down engine's resolution.
 """
@@ -48,7 +48,7 @@ class Feature(TimeStampedModel):
 
 
 class Ledger(TimeStampedModel):
-    """The credits ledger of one subject (attribution id). Its row is the lock every write takes."""
+    """The credits ledger of one attribution. Its row is the lock every write takes."""
 
     attribution_id = models.CharField(max_length=ATTRIBUTION_MAX_LENGTH, unique=True)
     # The newest Reset's time, kept by ledger_reset under this row's lock: a balance then knows
