@@ -100,23 +100,23 @@ def test_healthz_checks_the_database_the_lock_store_and_every_job(db, api_client
     now = timezone.now()
     JobRun.objects.create(job="credits.snapshot", started_at=now, finished_at=now, outcome="ok")
     JobRun.objects.create(
-        job="billing.reset_usage", started_at=now, finished_at=now, outcome="error", error="boom"
+        job="billing.close_cycles", started_at=now, finished_at=now, outcome="error", error="boom"
     )
-    JobRun.objects.create(job="billing.reset_usage", started_at=now - timedelta(minutes=15), outcome="ok")
+    JobRun.objects.create(job="billing.close_cycles", started_at=now - timedelta(minutes=15), outcome="ok")
 
     code, body = health_of(api_client)
     assert code == 503
     assert body["status"] == "degraded"
-    assert body["message"] == "job billing.reset_usage: its last run failed"
+    assert body["message"] == "job billing.close_cycles: its last run failed"
     runs = {r["job"]: r for r in body["checks"]["jobs"]["runs"]}
     assert (
-        runs["billing.reset_usage"]["outcome"] == "error" and runs["billing.reset_usage"]["error"] == "boom"
+        runs["billing.close_cycles"]["outcome"] == "error" and runs["billing.close_cycles"]["error"] == "boom"
     )
     assert runs["credits.snapshot"]["outcome"] == "ok"
     # The collector alone is healthy: it never ran.
     assert health_of(api_client, "/healthz/collect") == (200, {"status": "ok", "message": ""})
 
-    JobRun.objects.create(job="billing.reset_usage", started_at=now + timedelta(seconds=1), outcome="ok")
+    JobRun.objects.create(job="billing.close_cycles", started_at=now + timedelta(seconds=1), outcome="ok")
     assert health_of(api_client)[0] == 200
 
 
