@@ -12,8 +12,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from billing.models import Membership
 from billing.tests.factories import MembershipFactory, TeamFactory, UserFactory
+from traffic.tests.factories import traffic_account
 from usage.models import Meter
-from usage.tests.factories import traffic_account
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 OUR_APPS = ("core", "audit", "usage", "credits", "billing")

@@ -20,7 +20,7 @@ from credits.services.grants import grant_create
 from usage.models import UsageEntry
 from usage.selectors import usage_balance
 from usage.services import cost_center_get_or_create
-from usage.services.rating import meter_rating_run
+from usage.services.rating import meter_rollups_rate
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +97,7 @@ def test_the_first_hour_is_covered_the_same_once_the_rating_job_wrote_its_entry(
 
     after_the_hour = TODAY + timedelta(hours=20, minutes=30)
     with time_machine.travel(after_the_hour, tick=False):
-        meter_rating_run()
+        meter_rollups_rate()
         rated = UsageEntry.objects.get(attribution_id=who, kind="meter")
         billable = billable_credits(attribution_id=who)
 
