@@ -4,11 +4,11 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from core.context import Actor, current_actor, current_request_id
+from core.services_tx import runs_in_callers_transaction, writes_nothing
 from core.timeutils import format_rfc3339
 
 # Key material never goes into the trail, whatever a caller passes.
@@ -16,6 +16,7 @@ SECRET_KEYS = frozenset({"key", "raw_key", "key_hash", "token", "secret", "passw
 REDACTED = "[redacted]"
 
 
+@writes_nothing
 def audit_value(value):
     """JSON for before/after: decimals as strings (never floats), times as RFC 3339, no secrets."""
     if isinstance(value, dict):
@@ -42,6 +43,7 @@ def audit_value(value):
     raise TypeError(f"Cannot record a {type(value).__name__} in an audit event.")
 
 
+@writes_nothing
 def free_form(value):
     """Caller-supplied JSON (grant metadata, dispute reasons) for before/after: secret-looking keys
     are redacted and floats kept as their text, so nobody's input can make a change fail."""
@@ -56,6 +58,7 @@ def free_form(value):
     return str(value)
 
 
+@runs_in_callers_transaction
 def audit_record(
     *,
     action: str,
@@ -71,8 +74,6 @@ def audit_record(
 
     The actor (and source) is the current one from core.context unless given.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError(f"audit_record({action}) must run inside the transaction of the change.")
     actor = actor or current_actor()
     return AuditEvent.objects.create(
         occurred_at=timezone.now(),

@@ -3,24 +3,24 @@
 dj-stripe checks the signature, stores the delivery and runs these inside its transaction;
 an exception rolls the work back and dj-stripe records the error on the delivery (Stripe then
 retries). Each handler re-reads the object from Stripe by id, is idempotent (keys on the
-Stripe object id), and records what it did as a WebhookOutcome.
+Stripe object id), and records what it did as a WebhookOutcome. Being inside dj-stripe's
+transaction, handlers call the `*_in_callers_transaction` helpers, never a durable service.
 """
 
 import logging
 
-from django.db import transaction
 from django.dispatch import receiver
 from djstripe import signals as djstripe_signals
 from djstripe.event_handlers import djstripe_receiver
 
 from billing.models import WebhookOutcome
-from billing.services.disputes import dispute_sync
-from billing.services.invoices import invoice_finalize
+from billing.services.disputes import dispute_sync_in_callers_transaction
+from billing.services.invoices import invoice_finalize_in_callers_transaction
 from billing.services.stripe_ops import attribution_for_customer, subscriptions_tax_state_update
 from billing.stripe_gateway import STRIPE_WEBHOOK_DELIVERIES, STRIPE_WEBHOOKS
 from core.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
 from usage.selectors import cost_center_get
-from usage.services import cost_center_set
+from usage.services import cost_center_set_in_callers_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def _record(event, handler: str, work) -> None:
         return  # this event was handled before
     actor = Actor(kind=KIND_SYSTEM, label=f"stripe:{event.type}", source=SOURCE_WEBHOOK, id=event.id)
     try:
-        with acting_as(actor), transaction.atomic():
+        with acting_as(actor):  # dj-stripe's transaction: a failure rolls everything back
             status, detail, attribution_id = work(event)
     except Exception:
         STRIPE_WEBHOOKS.labels(type=event.type, outcome="error").inc()
@@ -51,7 +51,7 @@ def _object(event) -> dict:
 
 def _invoice_finalized(event):
     invoice_id = _object(event).get("id")
-    status, detail = invoice_finalize(invoice_id=invoice_id)
+    status, detail = invoice_finalize_in_callers_transaction(invoice_id=invoice_id)
     return (
         status,
         detail,
@@ -78,13 +78,15 @@ def _subscription_deleted(event):
         return "ignored", f"customer {obj.get('customer')} is not a Tally customer", ""
     cost_center = cost_center_get(attribution_id=attribution_id)
     if cost_center is not None and cost_center.billing_strategy == "stripe":
-        cost_center_set(attribution_id=attribution_id, billing_strategy="other", changed_by="stripe webhook")
+        cost_center_set_in_callers_transaction(
+            attribution_id=attribution_id, billing_strategy="other", changed_by="stripe webhook"
+        )
         return "succeeded", f"subscription {obj.get('id')} ended: cost center back to other", attribution_id
     return "succeeded", "cost center already on other", attribution_id
 
 
 def _dispute(event):
-    status, detail = dispute_sync(dispute_id=_object(event).get("id"))
+    status, detail = dispute_sync_in_callers_transaction(dispute_id=_object(event).get("id"))
     return status, detail, ""
 
 

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from core.admin_tools import ServiceAdminMixin
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.models import APIKey
@@ -21,7 +22,7 @@ class APIKeyAddForm(forms.ModelForm):
 
 
 @admin.register(APIKey)
-class APIKeyAdmin(admin.ModelAdmin):
+class APIKeyAdmin(ServiceAdminMixin, admin.ModelAdmin):
     list_display = ["name", "attribution_id", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "attribution_id", "prefix"]

@@ -38,6 +38,17 @@ def money(value) -> str:
     )
 
 
+class ServiceAdminMixin:
+    """For a ModelAdmin whose save_model / delete_model call a service: the service owns its
+    (durable) transaction, so the admin's add, change and delete views do not open one around it."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._delete_view(request, object_id, extra_context)
+
+
 class ReadOnlyAdminMixin:
     """Ledger rows are facts: staff read them, never add, change or delete them here."""
 

@@ -1,12 +1,12 @@
 from datetime import timedelta
 
-from django.db import transaction
 from django.utils import timezone
 
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
 from core.hooks import change_recorded
 from core.models import APIKey, generate_api_key, hash_api_key
+from core.services_tx import service
 
 
 def _audit_state(api_key: APIKey) -> dict:
@@ -20,7 +20,7 @@ def _audit_state(api_key: APIKey) -> dict:
     }
 
 
-@transaction.atomic
+@service
 def api_key_create(*, name: str, attribution_id: str, created_by=None) -> tuple[APIKey, str]:
     """Create a key; the raw key is returned once and never stored."""
     if not name or not name.strip():
@@ -45,7 +45,7 @@ def api_key_create(*, name: str, attribution_id: str, created_by=None) -> tuple[
     return api_key, raw_key
 
 
-@transaction.atomic
+@service
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
     api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
@@ -64,7 +64,7 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
     return api_key
 
 
-@transaction.atomic
+@service
 def api_key_delete(*, api_key: APIKey) -> None:
     """Remove a key's row (the admin's delete); its history stays in the audit trail."""
     api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
@@ -81,6 +81,7 @@ def api_key_delete(*, api_key: APIKey) -> None:
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+@service
 def api_key_touch(*, api_key: APIKey) -> None:
     """Record use, at most once a minute per key (no write on every request)."""
     now = timezone.now()

@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.money import format_credits
@@ -57,7 +57,7 @@ class FeatureForm(forms.ModelForm):
 
 
 @admin.register(Feature)
-class FeatureAdmin(admin.ModelAdmin):
+class FeatureAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = FeatureForm
     list_display = ["key", "name", "meter_slug", "archived_at", "created_at"]
     list_filter = [("archived_at", admin.EmptyFieldListFilter)]
@@ -164,7 +164,7 @@ class ResetForm(forms.Form):
 
 
 @admin.register(Ledger)
-class LedgerAdmin(admin.ModelAdmin):
+class LedgerAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = LedgerForm
     list_display = ["attribution_id", "current_balance", "created_at"]
     search_fields = ["attribution_id"]

@@ -6,7 +6,7 @@ Imported by usage/admin.py, which registers everything of the usage app.
 from django import forms
 from django.contrib import admin, messages
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from traffic.config import check_base_url
@@ -59,7 +59,7 @@ class ExporterSourceForm(forms.ModelForm):
 
 
 @admin.register(ExporterSource)
-class ExporterSourceAdmin(admin.ModelAdmin):
+class ExporterSourceAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = ExporterSourceForm
     list_display = [
         "source_id",
@@ -144,7 +144,7 @@ class TrafficAccountForm(forms.ModelForm):
 
 
 @admin.register(TrafficAccount)
-class TrafficAccountAdmin(admin.ModelAdmin):
+class TrafficAccountAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = TrafficAccountForm
     list_display = ["account_uuid", "email", "attribution_id", "package_name", "remaining", "charged"]
     search_fields = ["account_uuid", "email", "attribution_id"]

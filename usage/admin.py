@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money, stream_csv
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money, stream_csv
 from core.errors import ApplicationError
 from core.money import format_credits
 from core.timeutils import format_rfc3339
@@ -51,7 +51,7 @@ class CreditNoteForm(forms.Form):
 
 
 @admin.register(CostCenter)
-class CostCenterAdmin(admin.ModelAdmin):
+class CostCenterAdmin(ServiceAdminMixin, admin.ModelAdmin):
     form = CostCenterForm
     list_display = [
         "attribution_id",

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import audit_record, audit_value, free_form
@@ -16,7 +17,12 @@ from core.context import KIND_JOB, SOURCE_JOB, acting_as, job_actor, request_id_
 from core.jobs import run_job
 from credits.services.grants import grant_create
 from usage.models import UsageEntry
-from usage.services import cost_center_get_or_create, cost_center_set, credit_note_add
+from usage.services import (
+    cost_center_get_or_create,
+    cost_center_set,
+    credit_note_add,
+    ledger_entry_write_once_in_callers_transaction,
+)
 from usage.tests.factories import UsageEntryFactory, new_attribution_id
 
 pytestmark = pytest.mark.django_db
@@ -86,8 +92,15 @@ def test_an_unchanged_limit_and_a_refused_limit_record_nothing(client, staff_use
 def test_a_change_rolled_back_takes_its_audit_event_with_it():
     who = new_attribution_id()
     with pytest.raises(RuntimeError, match="after the credit note"), transaction.atomic():
-        credit_note_add(attribution_id=who, credits="3", description="Outage on 2026-11-20")
-        assert AuditEvent.objects.filter(action="credit_note.added", attribution_id=who).count() == 1
+        ledger_entry_write_once_in_callers_transaction(
+            attribution_id=who,
+            object_id=f"note:{who}",
+            kind="creditnote",
+            credits=Decimal("-3"),
+            effective_time=timezone.now(),
+            description="Outage on 2026-11-20",
+        )
+        assert AuditEvent.objects.filter(action="usage_entry.written", attribution_id=who).count() == 1
         raise RuntimeError("a failure after the credit note")
 
     assert not UsageEntry.objects.filter(attribution_id=who).exists()

@@ -16,18 +16,23 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, connections
 from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.money import ZERO, format_credits
 from core.months import cycle_advance
+from core.services_tx import job, runs_in_callers_transaction, service
 from core.timeutils import format_rfc3339
 from credits.models import Ledger
 from credits.selectors.coverage import cycle_credits_covered
-from credits.services.resets import ledger_reset
+from credits.services.resets import ledger_reset_in_callers_transaction
 from usage.models import CostCenter, UsageEntry
-from usage.services import cost_center_close_cycle, cost_center_start_cycle, ledger_entry_write_once
+from usage.services import (
+    cost_center_close_cycle_in_callers_transaction,
+    cost_center_start_cycle_in_callers_transaction,
+    ledger_entry_write_once_in_callers_transaction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +46,12 @@ class CycleClose:
     invoiced: Decimal
 
 
-@transaction.atomic
-def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClose | None:
+@runs_in_callers_transaction
+def cycle_close_in_callers_transaction(
+    *, attribution_id: str, now: datetime | None = None
+) -> CycleClose | None:
+    """Close the cost center's cycle if it is due (the module's docstring says how), under its
+    row lock, in the caller's transaction (`cycle_close`, or a finalized invoice's webhook)."""
     now = now or timezone.now()
     cost_center = CostCenter.objects.select_for_update().filter(attribution_id=attribution_id).first()
     if cost_center is None or cost_center.next_billing_time > now:
@@ -54,7 +63,7 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
         attribution_id=attribution_id, cycle_start=closed_from, cycle_end=new_start
     )
     if covered > 0:
-        ledger_entry_write_once(
+        ledger_entry_write_once_in_callers_transaction(
             attribution_id=attribution_id,
             object_id=f"grantcoverage:{attribution_id}:{format_rfc3339(new_start)}",
             kind=UsageEntry.Kind.GRANT_COVERAGE,
@@ -70,19 +79,29 @@ def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClo
         ledger is not None
         and not ledger.resets.filter(effective_at__gte=new_start.replace(second=0, microsecond=0)).exists()
     ):
-        ledger_reset(attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close")
+        ledger_reset_in_callers_transaction(
+            attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close"
+        )
     invoiced = ZERO
     if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER:
         # Usage of the hour new_start falls in is the new cycle's: what grants paid of it is
         # covered there, so it is not invoiced now.
         in_new_cycle = cycle_credits_covered(attribution_id=attribution_id, cycle_start=new_start, now=now)
-        outcome = cost_center_close_cycle(
+        outcome = cost_center_close_cycle_in_callers_transaction(
             attribution_id=attribution_id, now=now, covered_in_new_cycle=in_new_cycle
         )
         invoiced = outcome.invoiced if outcome else ZERO
     else:
-        cost_center_start_cycle(attribution_id=attribution_id, start=new_start, reason="cycle closed")
+        cost_center_start_cycle_in_callers_transaction(
+            attribution_id=attribution_id, start=new_start, reason="cycle closed"
+        )
     return CycleClose(attribution_id, closed_from, new_start, covered, invoiced)
+
+
+@service
+def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClose | None:
+    """One cost center's cycle close, its own transaction; None when it was not due."""
+    return cycle_close_in_callers_transaction(attribution_id=attribution_id, now=now)
 
 
 def _close_one(attribution_id: str, now: datetime) -> tuple[str, CycleClose | None]:
@@ -140,6 +159,7 @@ def _close_batch(
     return done
 
 
+@job
 def cycles_close(*, now: datetime | None = None, batch_size: int = 500, workers: int | None = None) -> dict:
     """The job: every due cost center, each in its own transaction; failures retried next run.
 

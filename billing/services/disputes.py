@@ -1,7 +1,6 @@
 """Payment disputes: a dispute blocks the cost center and the team's owners until won or resolved."""
 
 import stripe
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -10,7 +9,11 @@ from billing.services.stripe_ops import attribution_for_customer
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import parse_attribution_id
 from core.errors import Conflict
-from usage.services import cost_center_block, cost_center_unblock
+from core.services_tx import runs_in_callers_transaction, service
+from usage.services import (
+    cost_center_block_in_callers_transaction,
+    cost_center_unblock_in_callers_transaction,
+)
 
 CLOSED_UNBLOCKING = {"won", "warning_closed"}
 
@@ -62,15 +65,18 @@ def _refresh_block_state(attribution_id: str, *, reason: str, changed_by: str = 
     if DisputeBlock.objects.filter(
         attribution_id=attribution_id, status__in=[DisputeBlock.Status.OPEN, DisputeBlock.Status.LOST]
     ).exists():
-        cost_center_block(attribution_id=attribution_id, reason=reason)
+        cost_center_block_in_callers_transaction(attribution_id=attribution_id, reason=reason)
     else:
-        cost_center_unblock(attribution_id=attribution_id, reason=reason, changed_by=changed_by)
+        cost_center_unblock_in_callers_transaction(
+            attribution_id=attribution_id, reason=reason, changed_by=changed_by
+        )
 
 
-@transaction.atomic
-def dispute_sync(*, dispute_id: str) -> tuple[str, str]:
+@runs_in_callers_transaction
+def dispute_sync_in_callers_transaction(*, dispute_id: str) -> tuple[str, str]:
     """OnChargeDispute, for created and closed alike: re-read the dispute and apply its
-    current state, so events arriving twice or out of order end in the same place."""
+    current state, so events arriving twice or out of order end in the same place. Runs in the
+    caller's transaction: the dispute webhook handler's, which dj-stripe opens."""
     dispute, customer_id = _retrieve_dispute(dispute_id)
     attribution_id = attribution_for_customer(customer_id)
     if attribution_id is None:
@@ -103,7 +109,7 @@ def dispute_sync(*, dispute_id: str) -> tuple[str, str]:
     return "succeeded", f"dispute {dispute_id} is {block.status} for {attribution_id}"
 
 
-@transaction.atomic
+@service
 def dispute_resolve(*, dispute_id: str, resolved_by: str) -> DisputeBlock:
     """Finance staff lift a dispute's block (e.g. a lost dispute settled another way)."""
     block = DisputeBlock.objects.select_for_update().get(dispute_id=dispute_id)

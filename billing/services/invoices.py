@@ -4,16 +4,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import stripe
-from django.db import transaction
 from django.utils import timezone
 
-from billing.services.cycles import cycle_close
+from billing.services.cycles import cycle_close_in_callers_transaction
 from billing.services.stripe_ops import attribution_for_customer
 from billing.stripe_gateway import client_kwargs, stripe_call
+from core.services_tx import runs_in_callers_transaction, writes_nothing
 from usage.models import UsageEntry
-from usage.services import ledger_entry_write_once
+from usage.services import ledger_entry_write_once_in_callers_transaction
 
 
+@writes_nothing
 def invoice_entry_key(invoice_id: str) -> str:
     return f"invoice:{invoice_id}"
 
@@ -29,11 +30,13 @@ def _line_quantities(invoice) -> list[int]:
     return [int(line.get("quantity") or 0) for line in data]
 
 
-def invoice_finalize(*, invoice_id: str) -> tuple[str, str]:
+@runs_in_callers_transaction
+def invoice_finalize_in_callers_transaction(*, invoice_id: str) -> tuple[str, str]:
     """Re-read the invoice from Stripe and write minus the sum of line quantities, effective at its
     finalization time, keyed `invoice:<id>`; then close the cost center's cycle if it is due.
 
-    Returns (outcome, detail) with outcome `succeeded` or `ignored`.
+    Returns (outcome, detail) with outcome `succeeded` or `ignored`. Runs in the caller's
+    transaction: the `invoice.finalized` webhook handler's, which dj-stripe opens.
     """
     with stripe_call("invoice.retrieve"):
         invoice = stripe.Invoice.retrieve(invoice_id, **client_kwargs())
@@ -45,19 +48,17 @@ def invoice_finalize(*, invoice_id: str) -> tuple[str, str]:
         return "ignored", "invoice has no finalization time"
     finalized_at = datetime.fromtimestamp(int(finalized), tz=UTC)
     quantity = sum(_line_quantities(invoice))
-    with transaction.atomic():
-        entry, created = ledger_entry_write_once(
-            attribution_id=attribution_id,
-            object_id=invoice_entry_key(invoice_id),
-            kind=UsageEntry.Kind.INVOICE,
-            credits=-Decimal(quantity),
-            effective_time=finalized_at,
-            description=f"Stripe invoice {invoice.get('number') or invoice_id}",
-            metadata={"stripe_invoice_id": invoice_id, "quantity": quantity},
-        )
-        # The invoice closes Stripe's period: close ours too if it is due (and the job has not
-        # yet); cycle_close is idempotent, so the job and the webhook can race safely.
-
-        cycle_close(attribution_id=attribution_id, now=max(finalized_at, timezone.now()))
+    entry, created = ledger_entry_write_once_in_callers_transaction(
+        attribution_id=attribution_id,
+        object_id=invoice_entry_key(invoice_id),
+        kind=UsageEntry.Kind.INVOICE,
+        credits=-Decimal(quantity),
+        effective_time=finalized_at,
+        description=f"Stripe invoice {invoice.get('number') or invoice_id}",
+        metadata={"stripe_invoice_id": invoice_id, "quantity": quantity},
+    )
+    # The invoice closes Stripe's period: close ours too if it is due (and the job has not
+    # yet); cycle close is idempotent, so the job and the webhook can race safely.
+    cycle_close_in_callers_transaction(attribution_id=attribution_id, now=max(finalized_at, timezone.now()))
     detail = f"{'wrote' if created else 'already had'} invoice entry {entry.credits} for {attribution_id}"
     return "succeeded", detail

@@ -18,14 +18,17 @@ from billing.models import UsageReport
 from billing.selectors import billable_credits, customer_for_attribution
 from billing.stripe_gateway import client_kwargs, is_already_exists, stripe_call
 from core.errors import UpstreamError
+from core.services_tx import durable_transaction, job, service_opening_its_transaction
 from core.timeutils import format_rfc3339
 from usage.models import CostCenter
 
 logger = logging.getLogger(__name__)
 
 
+@service_opening_its_transaction
 def usage_report_send(*, attribution_id: str, now: datetime | None = None) -> tuple[str, int | None]:
-    """Report one Stripe cost center; returns (outcome, quantity)."""
+    """Report one Stripe cost center; returns (outcome, quantity). The report is recorded in its
+    own transaction after Stripe answered (no transaction stays open across the call)."""
     now = now or timezone.now()
     cost_center = CostCenter.objects.filter(attribution_id=attribution_id).first()
     if cost_center is None or cost_center.billing_strategy != CostCenter.BillingStrategy.STRIPE:
@@ -55,19 +58,21 @@ def usage_report_send(*, attribution_id: str, now: datetime | None = None) -> tu
         if not is_already_exists(exc):
             raise
         logger.info("Meter event %s was already reported.", identifier)
-    UsageReport.objects.get_or_create(
-        identifier=identifier,
-        defaults={
-            "attribution_id": attribution_id,
-            "customer_id": customer.id,
-            "cycle_start": cost_center.billing_cycle_start,
-            "quantity": quantity,
-            "event_name": settings.STRIPE_METER_EVENT_NAME,
-        },
-    )
+    with durable_transaction():
+        UsageReport.objects.get_or_create(
+            identifier=identifier,
+            defaults={
+                "attribution_id": attribution_id,
+                "customer_id": customer.id,
+                "cycle_start": cost_center.billing_cycle_start,
+                "quantity": quantity,
+                "event_name": settings.STRIPE_METER_EVENT_NAME,
+            },
+        )
     return "reported", quantity
 
 
+@job
 def invoices_reconcile(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     counts = {"reported": 0, "unchanged": 0, "no_customer": 0, "skipped": 0}

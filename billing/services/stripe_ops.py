@@ -19,7 +19,8 @@ from billing.selectors import customer_for_attribution, customer_get, preferred_
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
-from usage.services import cost_center_set
+from core.services_tx import durable_transaction, service_opening_its_transaction, writes_nothing
+from usage.services import cost_center_set_in_callers_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ ZERO_DECIMAL_CURRENCIES = {
 }
 
 
+@writes_nothing
 def attribution_for_customer(customer_id: str | None) -> str | None:
     """The attribution id a Stripe customer bills for: the local copy first, then Stripe."""
     if not customer_id:
@@ -70,10 +72,12 @@ def _currency(value: object) -> str:
     return currency
 
 
+@service_opening_its_transaction
 def customer_create(
     *, attribution_id: str, currency: str, email: str, name: str, created_by_user_id: str | None = None
 ) -> Customer:
-    """CreateStripeCustomer: one customer per attribution, carrying attributionId in metadata."""
+    """CreateStripeCustomer: one customer per attribution, carrying attributionId in metadata.
+    Stripe first; then the local copy in one transaction."""
     attribution_id = normalize_attribution_id(attribution_id)
     currency = _currency(currency)
     if not isinstance(name, str) or not name.strip():
@@ -95,7 +99,8 @@ def customer_create(
             idempotency_key=f"customer-create-{attribution_id}",
             **client_kwargs(),
         )
-    return Customer.sync_from_stripe_data(created, api_key=client_kwargs()["api_key"])
+    with durable_transaction():
+        return Customer.sync_from_stripe_data(created, api_key=client_kwargs()["api_key"])
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,10 @@ class HoldIntent:
     currency: str
 
 
+@writes_nothing
 def hold_payment_intent_create(*, attribution_id: str) -> HoldIntent:
     """A 1.00 card hold in the customer's currency (manual capture, kept for off-session use);
-    subscribing later requires it in `requires_capture`, then cancels it."""
+    subscribing later requires it in `requires_capture`, then cancels it. Only Stripe is written."""
     customer = customer_get(attribution_id=attribution_id)
     currency = _currency(preferred_currency(customer))
     amount = 1 if currency in ZERO_DECIMAL_CURRENCIES else settings.STRIPE_HOLD_AMOUNT_MINOR
@@ -134,10 +140,12 @@ def _active_subscriptions(customer_id: str) -> list:
     return list(listed.get("data", []))
 
 
+@service_opening_its_transaction
 def subscription_create(*, attribution_id: str, payment_intent_id: str, changed_by: str = "") -> Subscription:
     """CreateStripeSubscription: refuse a second one; the hold must be `requires_capture` and
     is then cancelled; its card becomes the customer's default; the price follows the
-    customer's currency; automatic tax when configured. The cost center moves to `stripe`."""
+    customer's currency; automatic tax when configured. The cost center moves to `stripe`.
+    Stripe first; then the local copy and the cost center in one transaction."""
     attribution_id = normalize_attribution_id(attribution_id)
     customer = customer_get(attribution_id=attribution_id)
     if not isinstance(payment_intent_id, str) or not re.fullmatch(r"pi_[A-Za-z0-9_]+", payment_intent_id):
@@ -183,31 +191,35 @@ def subscription_create(*, attribution_id: str, payment_intent_id: str, changed_
         created = stripe.Subscription.create(
             **params, idempotency_key=f"subscription-{attribution_id}-{payment_intent_id}", **kwargs
         )
-    subscription = Subscription.sync_from_stripe_data(created, api_key=kwargs["api_key"])
-    cost_center_set(
-        attribution_id=attribution_id, billing_strategy="stripe", changed_by=changed_by or "stripe"
-    )
+    with durable_transaction():
+        subscription = Subscription.sync_from_stripe_data(created, api_key=kwargs["api_key"])
+        cost_center_set_in_callers_transaction(
+            attribution_id=attribution_id, billing_strategy="stripe", changed_by=changed_by or "stripe"
+        )
     return subscription
 
 
+@service_opening_its_transaction
 def subscription_cancel(*, attribution_id: str, changed_by: str = "") -> list[str]:
     """CancelSubscription: cancel the active subscription(s); the cost center goes back to
-    `other` (the `customer.subscription.deleted` webhook does the same, idempotently)."""
+    `other` (the `customer.subscription.deleted` webhook does the same, idempotently).
+    Stripe first; then the local copies and the cost center in one transaction."""
     attribution_id = normalize_attribution_id(attribution_id)
     customer = customer_get(attribution_id=attribution_id)
     active = _active_subscriptions(customer.id)
     if not active:
         raise NotFound("This team has no active subscription.", code="no_subscription")
-    cancelled = []
+    results = []
     for sub in active:
         with stripe_call("subscription.cancel"):
-            result = stripe.Subscription.cancel(sub["id"], **client_kwargs())
-        Subscription.sync_from_stripe_data(result, api_key=client_kwargs()["api_key"])
-        cancelled.append(sub["id"])
-    cost_center_set(
-        attribution_id=attribution_id, billing_strategy="other", changed_by=changed_by or "stripe"
-    )
-    return cancelled
+            results.append(stripe.Subscription.cancel(sub["id"], **client_kwargs()))
+    with durable_transaction():
+        for result in results:
+            Subscription.sync_from_stripe_data(result, api_key=client_kwargs()["api_key"])
+        cost_center_set_in_callers_transaction(
+            attribution_id=attribution_id, billing_strategy="other", changed_by=changed_by or "stripe"
+        )
+    return [sub["id"] for sub in active]
 
 
 @dataclass(frozen=True)
@@ -219,6 +231,7 @@ class PriceInformation:
     human_readable: str
 
 
+@writes_nothing
 def price_information(*, attribution_id: str) -> PriceInformation:
     """GetPriceInformation: what one credit costs in the team's currency."""
     attribution_id = normalize_attribution_id(attribution_id)
@@ -242,8 +255,10 @@ def price_information(*, attribution_id: str) -> PriceInformation:
     )
 
 
+@writes_nothing
 def subscriptions_tax_state_update(*, customer_id: str) -> list[str]:
-    """UpdateCustomerSubscriptionsTaxState: automatic tax on when the customer has an address."""
+    """UpdateCustomerSubscriptionsTaxState: automatic tax on when the customer has an address.
+    Only Stripe is written (the `customer.updated` webhook calls it)."""
     kwargs = client_kwargs()
     with stripe_call("customer.retrieve"):
         customer = stripe.Customer.retrieve(customer_id, **kwargs)

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.services_tx import service, writes_nothing
 from credits.models import GENERIC_FEATURE_KEY, Feature
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -21,6 +22,7 @@ class FeatureExists(Conflict):
         self.feature = feature
 
 
+@writes_nothing
 def validate_feature_key(key: object) -> str:
     if not isinstance(key, str) or not SLUG.match(key):
         raise ValidationFailed(
@@ -30,6 +32,7 @@ def validate_feature_key(key: object) -> str:
     return key
 
 
+@writes_nothing
 def validate_meter_slug(meter_slug: object) -> str:
     if not isinstance(meter_slug, str) or not SLUG.match(meter_slug):
         raise ValidationFailed(
@@ -38,6 +41,7 @@ def validate_meter_slug(meter_slug: object) -> str:
     return meter_slug
 
 
+@service
 def feature_create(
     *,
     key: str,
@@ -65,6 +69,8 @@ def feature_create(
     name = (name or "").strip() or key
     feature = Feature(key=key, name=name[:200], meter_slug=meter_slug, metadata_filters=metadata_filters)
     try:
+        # A savepoint that buys something: after losing the race for the key we still read the
+        # existing feature for the 409.
         with transaction.atomic():
             feature.full_clean(validate_unique=False)
             feature.save()
@@ -73,7 +79,7 @@ def feature_create(
     return feature
 
 
-@transaction.atomic
+@service
 def feature_archive(*, key: str, now: datetime | None = None) -> Feature:
     """DELETE /features/<key>: archive (grants keep their feature); archiving again is a no-op."""
     feature = Feature.objects.select_for_update().filter(key=key).first()

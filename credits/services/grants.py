@@ -3,7 +3,6 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record, free_form
@@ -11,6 +10,7 @@ from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
+from core.services_tx import runs_in_callers_transaction, service, writes_nothing
 from core.timeutils import format_rfc3339
 from credits.engine import MAX_PRIORITY, truncate_to_minute
 from credits.engine import expiration_to_expires_at as engine_expires_at
@@ -18,6 +18,7 @@ from credits.models import EXPIRATION_UNITS, GENERIC_FEATURE_KEY, ROLLOVER_TYPES
 from credits.selectors import last_reset_at
 from credits.services.ledgers import ledger_lock
 from credits.services.snapshots import snapshots_invalidate
+from usage.services import cost_centers_create_missing
 
 
 def _priority(value: object) -> int:
@@ -76,6 +77,7 @@ def _feature(feature_key: str | None) -> Feature | None:
     return feature
 
 
+@writes_nothing
 def ensure_not_before_last_reset(*, ledger: Ledger, moment: datetime, what: str) -> None:
     """Nothing may take effect before the ledger's last reset (DESIGN §6): a 400."""
     last_reset = last_reset_at(ledger=ledger)
@@ -86,6 +88,7 @@ def ensure_not_before_last_reset(*, ledger: Ledger, moment: datetime, what: str)
         )
 
 
+@writes_nothing
 def grant_audit_state(grant: Grant) -> dict:
     """A grant's terms as an audit event records them (credits as 6-place strings)."""
 
@@ -108,7 +111,8 @@ def grant_audit_state(grant: Grant) -> dict:
     }
 
 
-def grant_create(
+@runs_in_callers_transaction
+def grant_create_in_callers_transaction(
     *,
     attribution_id: str,
     amount: Decimal | int | str,
@@ -127,7 +131,8 @@ def grant_create(
     (default now; truncated to the minute; not before the last reset).
 
     Takes the ledger lock (NOWAIT, LockBusy when busy). A grant taking effect at or before a
-    snapshot deletes it: the snapshot did not know the grant.
+    snapshot deletes it: the snapshot did not know the grant. Creates the attribution's cost
+    center if it has none.
     """
     attribution_id = normalize_attribution_id(attribution_id)
     amount = parse_credits(amount, field="amount")
@@ -147,37 +152,71 @@ def grant_create(
     if expiration_count is not None:
         expires_at = truncate_to_minute(engine_expires_at(effective_at, expiration_count, expiration_unit))
 
-    with transaction.atomic():
-        feature = _feature(feature_key)
-        ledger = ledger_lock(attribution_id=attribution_id, create=True)
-        ensure_not_before_last_reset(ledger=ledger, moment=effective_at, what="effective_at")
-        grant = Grant(
-            ledger=ledger,
-            feature=feature,
-            amount=amount,
-            priority=priority,
-            effective_at=effective_at,
-            expiration_count=expiration_count,
-            expiration_unit=expiration_unit,
-            expires_at=expires_at,
-            rollover_type=rollover_type,
-            rollover_max_amount=rollover_max_amount,
-            rollover_min_amount=rollover_min_amount,
-            metadata=metadata,
-        )
-        grant.full_clean()
-        snapshots_invalidate(ledger=ledger, effective_at=effective_at)
-        grant.save()
-        audit_record(
-            action="grant.created",
-            object_type="grant",
-            object_id=grant.pk,
-            attribution_id=attribution_id,
-            after=grant_audit_state(grant),
-        )
+    feature = _feature(feature_key)
+    ledger = ledger_lock(attribution_id=attribution_id, create=True)
+    ensure_not_before_last_reset(ledger=ledger, moment=effective_at, what="effective_at")
+    grant = Grant(
+        ledger=ledger,
+        feature=feature,
+        amount=amount,
+        priority=priority,
+        effective_at=effective_at,
+        expiration_count=expiration_count,
+        expiration_unit=expiration_unit,
+        expires_at=expires_at,
+        rollover_type=rollover_type,
+        rollover_max_amount=rollover_max_amount,
+        rollover_min_amount=rollover_min_amount,
+        metadata=metadata,
+    )
+    grant.full_clean()
+    snapshots_invalidate(ledger=ledger, effective_at=effective_at)
+    grant.save()
+    cost_centers_create_missing(attribution_ids=[attribution_id], now=now or timezone.now())
+    audit_record(
+        action="grant.created",
+        object_type="grant",
+        object_id=grant.pk,
+        attribution_id=attribution_id,
+        after=grant_audit_state(grant),
+    )
     return grant
 
 
+@service
+def grant_create(
+    *,
+    attribution_id: str,
+    amount: Decimal | int | str,
+    feature_key: str | None = None,
+    priority: int = 1,
+    effective_at: datetime | None = None,
+    expiration_count: int | None = None,
+    expiration_unit: str | None = None,
+    rollover_type: str | None = None,
+    rollover_max_amount: Decimal | int | str | None = None,
+    rollover_min_amount: Decimal | int | str | None = None,
+    metadata: dict | None = None,
+    now: datetime | None = None,
+) -> Grant:
+    """A grant on the attribution's ledger (`grant_create_in_callers_transaction`)."""
+    return grant_create_in_callers_transaction(
+        attribution_id=attribution_id,
+        amount=amount,
+        feature_key=feature_key,
+        priority=priority,
+        effective_at=effective_at,
+        expiration_count=expiration_count,
+        expiration_unit=expiration_unit,
+        rollover_type=rollover_type,
+        rollover_max_amount=rollover_max_amount,
+        rollover_min_amount=rollover_min_amount,
+        metadata=metadata,
+        now=now,
+    )
+
+
+@service
 def grant_void(
     *,
     attribution_id: str,
@@ -200,29 +239,28 @@ def grant_void(
         grant_pk = int(grant_id)
     except (TypeError, ValueError):
         raise NotFound(f"There is no grant {grant_id!r}.", code="grant_not_found") from None
-    with transaction.atomic():
-        if not Ledger.objects.filter(attribution_id=attribution_id).exists():
-            raise NotFound(f"There is no grant {grant_id} on {attribution_id}.", code="grant_not_found")
-        ledger = ledger_lock(attribution_id=attribution_id)
-        grant = Grant.objects.select_related("feature").filter(ledger=ledger, pk=grant_pk).first()
-        if grant is None:
-            raise NotFound(f"There is no grant {grant_id} on {attribution_id}.", code="grant_not_found")
-        if grant.voided_at is not None:
-            raise Conflict(
-                f"Grant {grant.pk} was already voided at {format_rfc3339(grant.voided_at)}.",
-                code="grant_already_voided",
-            )
-        ensure_not_before_last_reset(ledger=ledger, moment=moment, what="The void")
-        snapshots_invalidate(ledger=ledger, effective_at=moment)
-        before = grant_audit_state(grant)
-        grant.voided_at = moment
-        grant.save(update_fields=["voided_at", "updated_at"])
-        audit_record(
-            action="grant.voided",
-            object_type="grant",
-            object_id=grant.pk,
-            attribution_id=attribution_id,
-            before=before,
-            after=grant_audit_state(grant),
+    if not Ledger.objects.filter(attribution_id=attribution_id).exists():
+        raise NotFound(f"There is no grant {grant_id} on {attribution_id}.", code="grant_not_found")
+    ledger = ledger_lock(attribution_id=attribution_id)
+    grant = Grant.objects.select_related("feature").filter(ledger=ledger, pk=grant_pk).first()
+    if grant is None:
+        raise NotFound(f"There is no grant {grant_id} on {attribution_id}.", code="grant_not_found")
+    if grant.voided_at is not None:
+        raise Conflict(
+            f"Grant {grant.pk} was already voided at {format_rfc3339(grant.voided_at)}.",
+            code="grant_already_voided",
         )
+    ensure_not_before_last_reset(ledger=ledger, moment=moment, what="The void")
+    snapshots_invalidate(ledger=ledger, effective_at=moment)
+    before = grant_audit_state(grant)
+    grant.voided_at = moment
+    grant.save(update_fields=["voided_at", "updated_at"])
+    audit_record(
+        action="grant.voided",
+        object_type="grant",
+        object_id=grant.pk,
+        attribution_id=attribution_id,
+        before=before,
+        after=grant_audit_state(grant),
+    )
     return grant

@@ -12,6 +12,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, LockBusy, NotFound
+from core.services_tx import runs_in_callers_transaction, service
 from credits.models import Ledger
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available, raised by NOWAIT
@@ -31,6 +32,7 @@ def _is_lock_busy(exc: OperationalError) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE
 
 
+@runs_in_callers_transaction
 def ledger_lock(*, attribution_id: str, create: bool = False) -> Ledger:
     """The ledger's row, locked until the surrounding transaction ends (call inside one).
 
@@ -40,6 +42,7 @@ def ledger_lock(*, attribution_id: str, create: bool = False) -> Ledger:
     """
     if create and not Ledger.objects.filter(attribution_id=attribution_id).exists():
         try:
+            # A savepoint that buys something: losing the race to create it, we go on and lock it.
             with transaction.atomic():
                 Ledger.objects.create(attribution_id=attribution_id)
         except IntegrityError:
@@ -54,10 +57,13 @@ def ledger_lock(*, attribution_id: str, create: bool = False) -> Ledger:
         raise
 
 
+@service
 def ledger_create(*, attribution_id: str) -> Ledger:
     """POST /ledgers: a ledger for an attribution; LedgerExists (409) when it already has one."""
     attribution_id = normalize_attribution_id(attribution_id, field="subject")
     try:
+        # A savepoint that buys something: after losing the race we still read the winner's
+        # ledger for the 409.
         with transaction.atomic():
             ledger = Ledger.objects.create(attribution_id=attribution_id)
             audit_record(

@@ -3,13 +3,13 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
 from core.money import ZERO, format_credits
+from core.services_tx import runs_in_callers_transaction, service
 from core.timeutils import format_rfc3339
 from credits.engine import RolloverChildId, truncate_to_minute
 from credits.models import BalanceSnapshot, Grant, Reset
@@ -40,7 +40,8 @@ def _record_closing(reset: Reset, computation: LedgerComputation, *, previous_re
     reset.save(update_fields=["closing_usage", "closing_overage"])
 
 
-def ledger_reset(
+@runs_in_callers_transaction
+def ledger_reset_in_callers_transaction(
     *,
     attribution_id: str,
     effective_at: datetime | None = None,
@@ -61,63 +62,74 @@ def ledger_reset(
     if moment > now:
         raise ValidationFailed("A reset cannot be in the future.", code="reset_in_future")
     moment = truncate_to_minute(moment)
-    with transaction.atomic():
-        ledger = ledger_lock(attribution_id=attribution_id, create=True)
-        last = last_reset_at(ledger=ledger)
-        if last is not None and moment < last:
-            raise ValidationFailed(
-                f"A reset cannot be before the ledger's last reset at {format_rfc3339(last)}.",
-                code="before_last_reset",
-            )
-        if last is not None and moment == last:
-            raise Conflict(f"The ledger was already reset at {format_rfc3339(last)}.", code="already_reset")
-        snapshots_invalidate(ledger=ledger, effective_at=moment)
-        reset = Reset.objects.create(ledger=ledger, effective_at=moment, created_by=created_by[:200])
-        ledger.last_reset_at = moment
-        ledger.save(update_fields=["last_reset_at", "updated_at"])
-        computation = ledger_compute(
-            attribution_id=attribution_id, ledger=ledger, at=moment, track_everything=True, rollover_at=moment
+    ledger = ledger_lock(attribution_id=attribution_id, create=True)
+    last = last_reset_at(ledger=ledger)
+    if last is not None and moment < last:
+        raise ValidationFailed(
+            f"A reset cannot be before the ledger's last reset at {format_rfc3339(last)}.",
+            code="before_last_reset",
         )
-        children: dict[RolloverChildId, Grant] = {}
-        parents = Grant.objects.in_bulk([spec.parent_id for spec in computation.result.rollover_children])
-        for spec in computation.result.rollover_children:
-            parent = parents[spec.parent_id]
-            child = Grant(
-                ledger=ledger,
-                feature=parent.feature,
-                amount=spec.amount,
-                priority=parent.priority,
-                effective_at=moment,
-                expires_at=parent.expires_at,
-                rollover_type=parent.rollover_type,
-                rollover_max_amount=parent.rollover_max_amount,
-                rollover_min_amount=parent.rollover_min_amount,
-                metadata=parent.metadata,
-                parent=parent,
-                reset=reset,
-            )
-            child.full_clean()
-            child.save()
-            children[spec.id] = child
-        _record_closing(reset, computation, previous_reset=last)
-        snapshot = snapshot_store(
-            computation=computation, reason=BalanceSnapshot.Reason.RESET, children=children
+    if last is not None and moment == last:
+        raise Conflict(f"The ledger was already reset at {format_rfc3339(last)}.", code="already_reset")
+    snapshots_invalidate(ledger=ledger, effective_at=moment)
+    reset = Reset.objects.create(ledger=ledger, effective_at=moment, created_by=created_by[:200])
+    ledger.last_reset_at = moment
+    ledger.save(update_fields=["last_reset_at", "updated_at"])
+    computation = ledger_compute(
+        attribution_id=attribution_id, ledger=ledger, at=moment, track_everything=True, rollover_at=moment
+    )
+    children: dict[RolloverChildId, Grant] = {}
+    parents = Grant.objects.in_bulk([spec.parent_id for spec in computation.result.rollover_children])
+    for spec in computation.result.rollover_children:
+        parent = parents[spec.parent_id]
+        child = Grant(
+            ledger=ledger,
+            feature=parent.feature,
+            amount=spec.amount,
+            priority=parent.priority,
+            effective_at=moment,
+            expires_at=parent.expires_at,
+            rollover_type=parent.rollover_type,
+            rollover_max_amount=parent.rollover_max_amount,
+            rollover_min_amount=parent.rollover_min_amount,
+            metadata=parent.metadata,
+            parent=parent,
+            reset=reset,
         )
-        audit_record(
-            action="ledger.reset",
-            object_type="ledger",
-            object_id=ledger.pk,
-            attribution_id=attribution_id,
-            before={"last_reset_at": last},
-            after={
-                "last_reset_at": moment,
-                "reset_id": reset.pk,
-                "closing_usage": reset.closing_usage,
-                "closing_overage": reset.closing_overage,
-                "rollover_grants": [
-                    {"grant": child.pk, "parent": child.parent_id, "amount": format_credits(child.amount)}
-                    for child in children.values()
-                ],
-            },
-        )
+        child.full_clean()
+        child.save()
+        children[spec.id] = child
+    _record_closing(reset, computation, previous_reset=last)
+    snapshot = snapshot_store(computation=computation, reason=BalanceSnapshot.Reason.RESET, children=children)
+    audit_record(
+        action="ledger.reset",
+        object_type="ledger",
+        object_id=ledger.pk,
+        attribution_id=attribution_id,
+        before={"last_reset_at": last},
+        after={
+            "last_reset_at": moment,
+            "reset_id": reset.pk,
+            "closing_usage": reset.closing_usage,
+            "closing_overage": reset.closing_overage,
+            "rollover_grants": [
+                {"grant": child.pk, "parent": child.parent_id, "amount": format_credits(child.amount)}
+                for child in children.values()
+            ],
+        },
+    )
     return LedgerResetOutcome(reset=reset, rollover_grants=list(children.values()), snapshot=snapshot)
+
+
+@service
+def ledger_reset(
+    *,
+    attribution_id: str,
+    effective_at: datetime | None = None,
+    now: datetime | None = None,
+    created_by: str = "",
+) -> LedgerResetOutcome:
+    """Reset the attribution's ledger (`ledger_reset_in_callers_transaction`)."""
+    return ledger_reset_in_callers_transaction(
+        attribution_id=attribution_id, effective_at=effective_at, now=now, created_by=created_by
+    )

@@ -12,11 +12,11 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from core.errors import LockBusy
 from core.money import format_credits
+from core.services_tx import job, runs_in_callers_transaction, service, writes_nothing
 from core.timeutils import format_rfc3339
 from credits.engine import RolloverChildId, truncate_to_minute
 from credits.models import BalanceSnapshot, Grant, GrantUsage, Ledger
@@ -26,11 +26,13 @@ from credits.services.ledgers import ledger_lock
 logger = logging.getLogger(__name__)
 
 
+@writes_nothing
 def snapshot_grace() -> timedelta:
     """How late usage may still arrive: periodic snapshots stay this far behind now."""
     return timedelta(minutes=int(getattr(settings, "TALLY_SNAPSHOT_GRACE_MINUTES", 10)))
 
 
+@writes_nothing
 def periodic_snapshot_time(now: datetime) -> datetime:
     """Where the hourly job cuts: now minus the grace, down to the whole hour.
 
@@ -42,6 +44,7 @@ def periodic_snapshot_time(now: datetime) -> datetime:
     return truncate_to_minute(now - snapshot_grace()).replace(minute=0)
 
 
+@runs_in_callers_transaction
 def snapshots_invalidate(*, ledger: Ledger, effective_at: datetime) -> int:
     """Delete the snapshots a write taking effect at `effective_at` makes stale (at or after it)
     and the grant usage stored past the newest snapshot left. Call holding the ledger lock."""
@@ -57,6 +60,7 @@ def snapshots_invalidate(*, ledger: Ledger, effective_at: datetime) -> int:
     return deleted
 
 
+@runs_in_callers_transaction
 def snapshot_store(
     *,
     computation: LedgerComputation,
@@ -122,7 +126,7 @@ def _prune(ledger: Ledger, now: datetime) -> int:
     return len(doomed)
 
 
-@transaction.atomic
+@service
 def balance_snapshot_save(
     *, ledger_id: int, at: datetime, now: datetime | None = None
 ) -> BalanceSnapshot | None:
@@ -142,6 +146,7 @@ def balance_snapshot_save(
     return snapshot
 
 
+@job
 def balance_snapshots_save_due(*, now: datetime | None = None) -> dict:
     """The `credits.snapshot` job: a snapshot per ledger at `periodic_snapshot_time`, one
     transaction each.

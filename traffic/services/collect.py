@@ -17,7 +17,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import requests
-from django.db import transaction
 from django.utils import timezone
 from prometheus_client import Counter
 
@@ -26,6 +25,7 @@ from core.jobs import run_job
 from core.metrics import REGISTRY
 from core.models import JobRun
 from core.money import format_credits
+from core.services_tx import durable_transaction, job, writes_nothing
 from core.timeutils import format_rfc3339
 from traffic.client import Source, SourceFailure, fetch_page
 from traffic.deltas import MINUTE
@@ -69,6 +69,7 @@ class CollectFailed(Exception):
         self.result = result
 
 
+@writes_nothing
 def window_for(*, now: datetime, last_completed_until: datetime | None) -> tuple[datetime, datetime]:
     until = now.replace(second=0, microsecond=0) - MINUTE
     since = (last_completed_until or until) - WINDOW_OVERLAP
@@ -91,10 +92,14 @@ def _learn_identity(state: TrafficSourceState, configured: Source, identities: s
         state.env = envs.pop()
 
 
+@job
 def collect_source(
     source: Source, *, now: datetime, counters: RunCounters, session: requests.Session, problems: list[str]
 ) -> tuple[TrafficSourceState, str | None]:
-    """Pull and apply one source's window; returns its state and its error (None when it worked)."""
+    """Pull and apply one source's window; returns its state and its error (None when it worked).
+
+    A job step, not one transaction: each page commits on its own, then the seal and the
+    checkpoint together; the source's attempt and error are recorded whatever happened."""
     state, _ = TrafficSourceState.objects.get_or_create(source_id=source.source_id)
     state.last_attempted_at = timezone.now()
     state.save(update_fields=["last_attempted_at", "updated_at"])
@@ -142,7 +147,7 @@ def collect_source(
         # window reads again whatever it may not have had yet; an empty window moves nothing.
         completed = state.last_completed_until if newest_seen is None else min(until, newest_seen)
         sealed = RunCounters()
-        with transaction.atomic():
+        with durable_transaction():
             seal_minutes(source=source, before=until, counters=sealed, now=now)
             state.last_completed_until = completed
             state.last_succeeded_at = timezone.now()
@@ -171,6 +176,7 @@ def collect_source(
     return state, None
 
 
+@job
 def traffic_collect_and_rate(
     *, job: str = "collect-and-rate", now: datetime | None = None, session: requests.Session | None = None
 ) -> dict:
@@ -246,6 +252,7 @@ def traffic_collect_and_rate(
     return result
 
 
+@job
 def traffic_job_run(*, job: str = "collect-and-rate", triggered_by: str = "schedule") -> JobRun:
     """collect-and-rate under the job lock `traffic.collect_and_rate`, recorded as a JobRun.
 

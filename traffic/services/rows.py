@@ -15,6 +15,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
+from core.services_tx import runs_in_callers_transaction
 from traffic.models import TrafficCounterState, TrafficMinute, TrafficQuotaState
 from usage.models import UsageEntry
 
@@ -164,6 +165,7 @@ def _postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
+@runs_in_callers_transaction
 def insert_facts(rows: list[FactRow]) -> None:
     """Insert minute facts; a fact already stored raises IntegrityError (the caller checked)."""
     if not rows:
@@ -182,6 +184,7 @@ def insert_facts(rows: list[FactRow]) -> None:
         )
 
 
+@runs_in_callers_transaction
 def insert_entries(rows: list[EntryRow]) -> None:
     """Final `traffic` usage entries; an object id stored before is left as it is."""
     if not rows:
@@ -228,6 +231,7 @@ def insert_entries(rows: list[EntryRow]) -> None:
         )
 
 
+@runs_in_callers_transaction
 def upsert_counter_states(rows: list[StateRow]) -> None:
     if not rows:
         return
@@ -251,6 +255,7 @@ def upsert_counter_states(rows: list[StateRow]) -> None:
         )
 
 
+@runs_in_callers_transaction
 def update_quotas(rows: list[QuotaRow]) -> None:
     if not rows:
         return
@@ -270,6 +275,7 @@ def update_quotas(rows: list[QuotaRow]) -> None:
         )
 
 
+@runs_in_callers_transaction
 def lock_quotas(account_ids: list[int]) -> dict[int, QuotaRow]:
     """The quota states of these accounts, row-locked in account id order."""
     fields = [name for name, _ in QUOTA_COLUMNS]

@@ -4,11 +4,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.crypto import decrypt_text, encrypt_text
+from core.services_tx import service, writes_nothing
 from traffic import config
 from traffic.client import Source
 from traffic.models import ExporterSource
 
 
+@service
 def exporter_sources_sync() -> None:
     """Create the sources declared in the environment; refresh those still managed by it."""
     for declared in config.configured_sources():
@@ -28,11 +30,14 @@ def exporter_sources_sync() -> None:
             ExporterSource.objects.filter(pk=row.pk).update(**wanted, updated_at=timezone.now())
 
 
+@writes_nothing
 def exporter_source_set_token(*, source: ExporterSource, token: str | None) -> None:
-    """Store a per-source Bearer token encrypted; None or "" falls back to INTERNAL_SERVICE_TOKEN."""
+    """Set a per-source Bearer token, encrypted, on the unsaved row (the admin saves it); None or
+    "" falls back to INTERNAL_SERVICE_TOKEN."""
     source.token_encrypted = encrypt_text(token) if token else ""
 
 
+@writes_nothing
 def source_runtime(row: ExporterSource) -> Source:
     token = decrypt_text(row.token_encrypted) if row.token_encrypted else settings.INTERNAL_SERVICE_TOKEN
     return Source(

@@ -21,6 +21,12 @@ import orjson
 from django.db import IntegrityError, transaction
 
 from core.money import ZERO
+from core.services_tx import (
+    durable_transaction,
+    runs_in_callers_transaction,
+    service_opening_its_transaction,
+    writes_nothing,
+)
 from core.timeutils import format_rfc3339
 from traffic import config, hooks
 from traffic.client import Source, WindowPage
@@ -39,6 +45,7 @@ from traffic.services.rows import (
     update_quotas,
     upsert_counter_states,
 )
+from usage.services import cost_centers_create_missing
 
 ENTRY_NAMESPACE = uuid.UUID("4f0c8a52-7d8b-4c51-9d0e-1c3a7f6b2e90")
 BATCH = 2000
@@ -86,6 +93,7 @@ class AccountView:
     pricing: Pricing
 
 
+@writes_nothing
 def entry_key(*, account_uuid: str, node_id: str, minute: datetime, region: str, line: str) -> str:
     """The UsageEntry object id of a rated minute: the same minute always gets the same key."""
     key = f"traffic:{account_uuid}:{node_id}:{format_rfc3339(minute)}:{region}:{line}"
@@ -121,11 +129,13 @@ def _view(row: dict) -> AccountView:
     )
 
 
+@runs_in_callers_transaction
 def ensure_accounts(
     emails: dict[str, str], *, now: datetime, counters: RunCounters
 ) -> dict[str, AccountView]:
     """Accounts by uuid; those Tally has not seen are created as `user:<uuid>` with their quota
-    state, and `traffic.hooks.traffic_account_created` runs for each in this transaction."""
+    state and cost center, and `traffic.hooks.traffic_account_created` runs for each in this
+    transaction."""
     views: dict[str, AccountView] = {}
     for chunk in _chunks(list(emails)):
         for row in TrafficAccount.objects.filter(account_uuid__in=chunk).values(*_ACCOUNT_FIELDS, "email"):
@@ -140,6 +150,8 @@ def ensure_accounts(
         return views
     new = [TrafficAccount(account_uuid=u, email=emails[u][:254], attribution_id=f"user:{u}") for u in missing]
     try:
+        # A savepoint that buys something: when another writer created one of them meanwhile,
+        # the page's transaction goes on and takes them one by one.
         with transaction.atomic():
             TrafficAccount.objects.bulk_create(new, batch_size=BATCH)
         created = new
@@ -165,6 +177,7 @@ def ensure_accounts(
             ],
             batch_size=BATCH,
         )
+        cost_centers_create_missing(attribution_ids={a.attribution_id for a in created}, now=now)
         initial_balance = config.initial_balance()
         for account in created:
             hooks.traffic_account_created(
@@ -253,13 +266,16 @@ def _save_states(
     upsert_counter_states(rows)
 
 
+@service_opening_its_transaction
 def apply_page(*, source: Source, page: WindowPage, counters: RunCounters, now: datetime) -> None:
-    """Fold one page's snapshots into the counter states and write the minutes they close.
+    """Fold one page's snapshots into the counter states and write the minutes they close, in
+    one durable transaction.
 
     `counters` learns what the page did only once its transaction has committed.
     """
     done = RunCounters()
-    _apply_page(source=source, page=page, counters=done, now=now)
+    with durable_transaction():
+        _apply_page(source=source, page=page, counters=done, now=now)
     counters.merge(done)
 
 
@@ -273,37 +289,37 @@ def _apply_page(*, source: Source, page: WindowPage, counters: RunCounters, now:
                 emails[account_uuid] = sample.email
     if not pairs:
         return
-    with transaction.atomic():
-        states = _lock_states(pairs)
-        accounts = ensure_accounts(emails, now=now, counters=counters)
-        closed: list[tuple[str, str, ClosedMinute]] = []
-        touched: set[tuple[str, str]] = set()
-        for snapshot in page.snapshots:
-            node_id = snapshot.node_key
-            for account_uuid, sample in snapshot.samples.items():
-                key = (node_id, account_uuid)
-                state = states.get(key)
-                if state is None:
-                    state = states[key] = CounterState()
-                step = observe(
-                    state,
-                    collected_at=snapshot.collected_at,
-                    uplink_total=sample.uplink_total,
-                    downlink_total=sample.downlink_total,
-                    inbound_tags=sample.inbound_tags,
-                )
-                if step.replayed:
-                    counters.replayed.add((node_id, account_uuid, step.minute))
-                    continue
-                counters.processed_samples += 1
-                counters.counter_resets += step.reset
-                touched.add(key)
-                if step.closed is not None:
-                    closed.append((node_id, account_uuid, step.closed))
-        write_minutes(closed, source=source, accounts=accounts, counters=counters)
-        _save_states(sorted(touched), states, source_id=source.source_id)
+    states = _lock_states(pairs)
+    accounts = ensure_accounts(emails, now=now, counters=counters)
+    closed: list[tuple[str, str, ClosedMinute]] = []
+    touched: set[tuple[str, str]] = set()
+    for snapshot in page.snapshots:
+        node_id = snapshot.node_key
+        for account_uuid, sample in snapshot.samples.items():
+            key = (node_id, account_uuid)
+            state = states.get(key)
+            if state is None:
+                state = states[key] = CounterState()
+            step = observe(
+                state,
+                collected_at=snapshot.collected_at,
+                uplink_total=sample.uplink_total,
+                downlink_total=sample.downlink_total,
+                inbound_tags=sample.inbound_tags,
+            )
+            if step.replayed:
+                counters.replayed.add((node_id, account_uuid, step.minute))
+                continue
+            counters.processed_samples += 1
+            counters.counter_resets += step.reset
+            touched.add(key)
+            if step.closed is not None:
+                closed.append((node_id, account_uuid, step.closed))
+    write_minutes(closed, source=source, accounts=accounts, counters=counters, now=now)
+    _save_states(sorted(touched), states, source_id=source.source_id)
 
 
+@runs_in_callers_transaction
 def seal_minutes(*, source: Source, before: datetime, counters: RunCounters, now: datetime) -> None:
     """Close every open minute of this source's counter states that lies before `before`.
 
@@ -326,7 +342,7 @@ def seal_minutes(*, source: Source, before: datetime, counters: RunCounters, now
             closed.append((node_id, account_uuid, minute))
     emails = {account_uuid: "" for _, account_uuid in states}
     accounts = ensure_accounts(emails, now=now, counters=counters)
-    write_minutes(closed, source=source, accounts=accounts, counters=counters)
+    write_minutes(closed, source=source, accounts=accounts, counters=counters, now=now)
     _save_states(list(states), states, source_id=source.source_id)
 
 
@@ -347,16 +363,19 @@ def _existing_buckets(
     return found
 
 
+@runs_in_callers_transaction
 def write_minutes(
     closed: list[tuple[str, str, ClosedMinute]],
     *,
     source: Source,
     accounts: dict[str, AccountView],
     counters: RunCounters,
+    now: datetime,
 ) -> None:
     """Insert the facts of closed minutes and rate them; a minute stored before is a replay.
 
-    Quota is consumed in time order per account (minute, then node).
+    Quota is consumed in time order per account (minute, then node). The attributions rated
+    get their cost centers if they have none (an account created before cost centers were).
     """
     closed = [c for c in closed if c[2].total > 0]
     if not closed:
@@ -384,6 +403,8 @@ def write_minutes(
             counters=counters,
         )
     update_quotas(list(quotas.values()))
+    # After the entries: the first cycle of a new cost center then starts at their hour.
+    cost_centers_create_missing(attribution_ids={accounts[c[1]].attribution_id for c in fresh}, now=now)
 
 
 def _rate_and_insert(
@@ -475,8 +496,7 @@ def _rate_and_insert(
         )
         counters.credits += rated.credits
     try:
-        with transaction.atomic():
-            insert_facts(facts)
+        insert_facts(facts)  # no savepoint: a ConcurrentWrite rolls the whole page back
     except IntegrityError as exc:
         raise ConcurrentWrite(f"minute facts were written by another run meanwhile: {exc}") from exc
     insert_entries(entries)

@@ -13,6 +13,7 @@ from usage.selectors.ledger import (
     cost_center_versions,
     credits_used,
     default_spending_limit,
+    first_cycle_starts,
     usage_balance,
     usage_list,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "credits_used",
     "datetime_from_db",
     "default_spending_limit",
+    "first_cycle_starts",
     "meter_get",
     "meter_rate_table",
     "meter_units_used",

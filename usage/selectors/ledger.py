@@ -1,19 +1,21 @@
 """Reads of the usage ledger. Sums happen in the database, never over rows in Python."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import F, Min, QuerySet, Sum
 
 from core.errors import ValidationFailed
 from core.money import ZERO, quantize_credits, to_credits
 from core.months import add_months
-from usage.models import CostCenter, CostCenterVersion, UsageEntry
+from usage.models import CostCenter, CostCenterVersion, MeterRollup, UsageEntry
 from usage.selectors.meters import pending_meter_credits
 
 MAX_LIST_RANGE = timedelta(days=300)
+USAGE_KINDS = (UsageEntry.Kind.WORKSPACE, UsageEntry.Kind.METER, UsageEntry.Kind.TRAFFIC)
 
 
 def usage_balance(*, attribution_id: str) -> Decimal:
@@ -67,30 +69,62 @@ def default_spending_limit() -> Decimal:
     return to_credits(str(settings.TALLY_DEFAULT_SPENDING_LIMIT))
 
 
-def cost_center_default(*, attribution_id: str, now: datetime) -> CostCenter:
+def first_cycle_starts(*, attribution_ids: Iterable[str], now: datetime) -> dict[str, datetime]:
+    """Where a cost center created at `now` starts its first cycle, per attribution.
+
+    At `now`, unless the attribution already has usage then (rated usage entries, or meter
+    minutes the rating job has not reached): then at the start of the hour of its earliest
+    usage, so no usage lies before the first cycle and every credit of it is closed, covered
+    and invoiced with a cycle. The hour is the grid rating writes meter entries on (HH:00) and
+    coverage counts a cycle's first hour on, so the rating job turning minutes into an entry
+    (and creating the cost center then) does not move the start a read showed before.
+    """
+    ids = sorted(set(attribution_ids))
+    starts = dict.fromkeys(ids, now)
+    if not ids:
+        return starts
+    rated = (
+        UsageEntry.objects.filter(attribution_id__in=ids, kind__in=USAGE_KINDS, effective_time__lt=now)
+        .values("attribution_id")
+        .annotate(first=Min("effective_time"))
+        .values_list("attribution_id", "first")
+    )
+    unrated = (
+        MeterRollup.objects.filter(attribution_id__in=ids, rated_total__lt=F("total"), minute__lt=now)
+        .values("attribution_id")
+        .annotate(first=Min("minute"))
+        .values_list("attribution_id", "first")
+    )
+    for attribution_id, first in (*rated, *unrated):
+        hour = first.replace(minute=0, second=0, microsecond=0)
+        starts[attribution_id] = min(starts[attribution_id], hour)
+    return starts
+
+
+def cost_center_default(*, attribution_id: str, cycle_start: datetime) -> CostCenter:
     """The cost center an attribution gets when it is created lazily, unsaved: strategy other,
-    the default limit, a cycle of one calendar month from `now`."""
+    the default limit, a cycle of one calendar month from `cycle_start` (`first_cycle_starts`)."""
     return CostCenter(
         attribution_id=attribution_id,
         spending_limit=default_spending_limit(),
         billing_strategy=CostCenter.BillingStrategy.OTHER,
-        billing_cycle_start=now,
-        next_billing_time=add_months(now, 1),
+        billing_cycle_start=cycle_start,
+        next_billing_time=add_months(cycle_start, 1),
     )
 
 
 def cost_center_get_or_default(*, attribution_id: str, now: datetime) -> CostCenter:
-    """For reads: the saved cost center, or (unsaved) the one lazy creation at `now` would
-    make, so a GET shows the same figures without writing."""
+    """For reads: the saved cost center, or (unsaved) the one the first write concerning the
+    attribution would create at `now`, so a GET shows the same figures without writing."""
     existing = cost_center_get(attribution_id=attribution_id)
-    return existing if existing is not None else cost_center_default(attribution_id=attribution_id, now=now)
+    if existing is not None:
+        return existing
+    start = first_cycle_starts(attribution_ids=[attribution_id], now=now)[attribution_id]
+    return cost_center_default(attribution_id=attribution_id, cycle_start=start)
 
 
 def cost_center_versions(*, cost_center: CostCenter) -> QuerySet[CostCenterVersion]:
     return cost_center.versions.order_by("-created_at", "-id")
-
-
-USAGE_KINDS = (UsageEntry.Kind.WORKSPACE, UsageEntry.Kind.METER, UsageEntry.Kind.TRAFFIC)
 
 
 def credits_used(*, attribution_id: str, start: datetime, end: datetime) -> Decimal:

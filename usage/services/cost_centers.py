@@ -4,11 +4,12 @@ Lock order: a service that changes a cost center locks its row (select_for_updat
 writes ledger entries after, so two writers of one attribution serialise on that row.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -17,9 +18,10 @@ from core.errors import ValidationFailed
 from core.money import ZERO, format_credits
 from core.months import add_months, cycle_advance
 from core.params import parse_credits
+from core.services_tx import runs_in_callers_transaction, service
 from core.timeutils import format_rfc3339
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors import cost_center_default, default_spending_limit, usage_balance
+from usage.selectors import cost_center_default, default_spending_limit, first_cycle_starts, usage_balance
 
 Strategy = CostCenter.BillingStrategy
 
@@ -58,30 +60,95 @@ def _audit(action: str, cost_center: CostCenter, before: dict | None, **extra) -
     )
 
 
-def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = None) -> CostCenter:
-    """The attribution's cost center, created lazily (strategy other, default limit, one month).
+@runs_in_callers_transaction
+def cost_centers_create_missing(*, attribution_ids: Iterable[str], now: datetime) -> list[CostCenter]:
+    """Create the cost centers the attributions lack (strategy other, default limit, a month
+    from `first_cycle_starts`), each with its "created" version and audit event; returns those
+    this call inserted. The first write that concerns an attribution calls this: team
+    creation, rating, a workspace report, a credit note, a grant, a traffic account.
 
-    Safe under concurrent creation: the unique attribution id lets one insert win; the others
-    read the winner's row.
+    Set-based and race-safe: one INSERT … ON CONFLICT DO NOTHING for the whole set, in
+    attribution order (two writers creating overlapping sets wait for each other in one
+    direction only); a row a concurrent writer inserted first is left to it.
     """
+    wanted = {normalize_attribution_id(a) for a in attribution_ids}
+    if not wanted:
+        return []
+    wanted -= set(
+        CostCenter.objects.filter(attribution_id__in=wanted).values_list("attribution_id", flat=True)
+    )
+    if not wanted:
+        return []
+    starts = first_cycle_starts(attribution_ids=wanted, now=now)
+    rows = [cost_center_default(attribution_id=a, cycle_start=starts[a]) for a in sorted(wanted)]
+    created = _insert_ignoring_existing(rows, now=now)
+    CostCenterVersion.objects.bulk_create(
+        [
+            CostCenterVersion(
+                cost_center=cost_center,
+                spending_limit=cost_center.spending_limit,
+                billing_strategy=cost_center.billing_strategy,
+                billing_cycle_start=cost_center.billing_cycle_start,
+                next_billing_time=cost_center.next_billing_time,
+                reason="created",
+            )
+            for cost_center in created
+        ]
+    )
+    for cost_center in created:
+        _audit("created", cost_center, None)
+    return created
+
+
+_INSERTED_FIELDS = (
+    "created_at",
+    "updated_at",
+    "attribution_id",
+    "spending_limit",
+    "billing_strategy",
+    "billing_cycle_start",
+    "next_billing_time",
+    "blocked_reason",
+)
+
+
+def _insert_ignoring_existing(rows: list[CostCenter], *, now: datetime) -> list[CostCenter]:
+    """INSERT … ON CONFLICT (attribution_id) DO NOTHING RETURNING: the ORM's bulk_create cannot
+    tell which rows it inserted when it ignores conflicts."""
+    fields = [CostCenter._meta.get_field(name) for name in _INSERTED_FIELDS]
+    params: list = []
+    for row in rows:
+        row.created_at = row.updated_at = now
+        params.extend(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(rows))
+    table = connection.ops.quote_name(CostCenter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {values}"  # noqa: S608 (names from the model)
+            " ON CONFLICT (attribution_id) DO NOTHING RETURNING id, attribution_id",
+            params,
+        )
+        ids = {attribution_id: pk for pk, attribution_id in cursor.fetchall()}
+    created = []
+    for row in rows:
+        if row.attribution_id in ids:
+            row.pk = ids[row.attribution_id]
+            row._state.adding = False
+            created.append(row)
+    return created
+
+
+@service
+def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = None) -> CostCenter:
+    """The attribution's cost center, created lazily (`cost_centers_create_missing`) at `now`."""
     attribution_id = normalize_attribution_id(attribution_id)
-    existing = CostCenter.objects.filter(attribution_id=attribution_id).first()
-    if existing is not None:
-        return existing
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            cost_center = cost_center_default(attribution_id=attribution_id, now=now)
-            cost_center.save(force_insert=True)
-            _record_version(cost_center, reason="created")
-            _audit("created", cost_center, None)
-            return cost_center
-    except IntegrityError:
-        return CostCenter.objects.get(attribution_id=attribution_id)
+    cost_centers_create_missing(attribution_ids=[attribution_id], now=now or timezone.now())
+    return CostCenter.objects.get(attribution_id=attribution_id)
 
 
 def _lock(attribution_id: str, now: datetime) -> CostCenter:
-    cost_center_get_or_create(attribution_id=attribution_id, now=now)
+    cost_centers_create_missing(attribution_ids=[attribution_id], now=now)
     return CostCenter.objects.select_for_update().get(attribution_id=attribution_id)
 
 
@@ -106,8 +173,8 @@ def _last_other_limit(cost_center: CostCenter) -> Decimal:
     return version.spending_limit if version is not None else default_spending_limit()
 
 
-@transaction.atomic
-def cost_center_set(
+@runs_in_callers_transaction
+def cost_center_set_in_callers_transaction(
     *,
     attribution_id: str,
     spending_limit: Decimal | int | str | None = None,
@@ -187,12 +254,13 @@ def _advance_cycle(cost_center: CostCenter, now: datetime) -> int:
     return advance.months
 
 
-@transaction.atomic
-def cost_center_close_cycle(
+@runs_in_callers_transaction
+def cost_center_close_cycle_in_callers_transaction(
     *, attribution_id: str, now: datetime | None = None, covered_in_new_cycle: Decimal = ZERO
 ) -> CostCenterCycleClose | None:
     """The cost center's part of cycle close (Gitpod's ResetUsage) for one `other` cost center
-    whose next billing time has passed; billing.services.cycles.cycle_close calls it.
+    whose next billing time has passed; billing.services.cycles.cycle_close calls it in its
+    transaction, under the row lock it took.
 
     Advances the cycle, then writes an `invoice` entry of -min(balance - covered_in_new_cycle,
     limit) when that is positive (a limit of 0 caps nothing). `covered_in_new_cycle` is what
@@ -232,8 +300,10 @@ def cost_center_close_cycle(
     return CostCenterCycleClose(attribution_id=attribution_id, months_advanced=months, invoiced=invoiced)
 
 
-@transaction.atomic
-def cost_center_start_cycle(*, attribution_id: str, start: datetime, reason: str) -> CostCenter:
+@runs_in_callers_transaction
+def cost_center_start_cycle_in_callers_transaction(
+    *, attribution_id: str, start: datetime, reason: str
+) -> CostCenter:
     """Start a new cycle at `start` (a Stripe invoice was finalized). Never moves backwards, so
     an old invoice's event arriving late changes nothing."""
     cost_center = _lock(attribution_id, start)
@@ -248,8 +318,10 @@ def cost_center_start_cycle(*, attribution_id: str, start: datetime, reason: str
     return cost_center
 
 
-@transaction.atomic
-def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None = None) -> CostCenter:
+@runs_in_callers_transaction
+def cost_center_block_in_callers_transaction(
+    *, attribution_id: str, reason: str, now: datetime | None = None
+) -> CostCenter:
     """Deny usage (entitlements answer has_access false) until unblocked."""
     now = now or timezone.now()
     cost_center = _lock(attribution_id, now)
@@ -263,8 +335,10 @@ def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None 
     return cost_center
 
 
-@transaction.atomic
-def cost_center_unblock(*, attribution_id: str, reason: str, changed_by: str = "") -> CostCenter:
+@runs_in_callers_transaction
+def cost_center_unblock_in_callers_transaction(
+    *, attribution_id: str, reason: str, changed_by: str = ""
+) -> CostCenter:
     cost_center = _lock(attribution_id, timezone.now())
     if cost_center.blocked_at is not None:
         before = _audit_state(cost_center)
@@ -274,3 +348,57 @@ def cost_center_unblock(*, attribution_id: str, reason: str, changed_by: str = "
         _record_version(cost_center, reason=f"unblocked: {reason}"[:200], changed_by=changed_by)
         _audit("unblocked", cost_center, before, reason=reason)
     return cost_center
+
+
+# The services: each one durable transaction around its part above.
+
+
+@service
+def cost_center_set(
+    *,
+    attribution_id: str,
+    spending_limit: Decimal | int | str | None = None,
+    billing_strategy: str | None = None,
+    changed_by: str = "",
+    now: datetime | None = None,
+) -> CostCenter:
+    """SetCostCenter (`cost_center_set_in_callers_transaction`)."""
+    return cost_center_set_in_callers_transaction(
+        attribution_id=attribution_id,
+        spending_limit=spending_limit,
+        billing_strategy=billing_strategy,
+        changed_by=changed_by,
+        now=now,
+    )
+
+
+@service
+def cost_center_close_cycle(
+    *, attribution_id: str, now: datetime | None = None, covered_in_new_cycle: Decimal = ZERO
+) -> CostCenterCycleClose | None:
+    """The cost center's part of cycle close on its own (`cost_center_close_cycle_in_callers_transaction`)."""
+    return cost_center_close_cycle_in_callers_transaction(
+        attribution_id=attribution_id, now=now, covered_in_new_cycle=covered_in_new_cycle
+    )
+
+
+@service
+def cost_center_start_cycle(*, attribution_id: str, start: datetime, reason: str) -> CostCenter:
+    """A new cycle at `start` (`cost_center_start_cycle_in_callers_transaction`)."""
+    return cost_center_start_cycle_in_callers_transaction(
+        attribution_id=attribution_id, start=start, reason=reason
+    )
+
+
+@service
+def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None = None) -> CostCenter:
+    """Deny usage until unblocked (`cost_center_block_in_callers_transaction`)."""
+    return cost_center_block_in_callers_transaction(attribution_id=attribution_id, reason=reason, now=now)
+
+
+@service
+def cost_center_unblock(*, attribution_id: str, reason: str, changed_by: str = "") -> CostCenter:
+    """Allow usage again (`cost_center_unblock_in_callers_transaction`)."""
+    return cost_center_unblock_in_callers_transaction(
+        attribution_id=attribution_id, reason=reason, changed_by=changed_by
+    )

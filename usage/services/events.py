@@ -10,7 +10,8 @@ unique-index entries, by (attribution_id, key), then the rollup rows, by (attrib
 meter_id, minute) (the rollups need every inserted fact first: they are grouped from them).
 Two batches sharing keys therefore wait for each other in one direction only and cannot
 deadlock, whatever order their clients sent the events in. The transaction writes nothing
-else. Should PostgreSQL still report a deadlock or a serialization failure, the batch is
+else but, last, for backdated events, what `usage.hooks.usage_backdated` deletes (credits'
+stale balance snapshots). Should PostgreSQL still report a deadlock or a serialization failure, the batch is
 retried a few times with a short random pause; one that still conflicts is `IngestConflict`
 (409 `ingest_conflict`: nothing stored, retry the batch), while a database that is really gone
 stays a 503.
@@ -22,11 +23,12 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from core.errors import Conflict
 from core.metrics import INGESTED_EVENTS
+from core.services_tx import durable_transaction, service_opening_its_transaction, writes_nothing
 from usage import hooks
 from usage.event_validation import EventResult, EventRow, Limits, validate_batch
 from usage.models import Meter
@@ -80,15 +82,18 @@ class IngestConflict(Conflict):
         super().__init__(self.MESSAGE)
 
 
+@writes_nothing
 def lock_conflict(exc: OperationalError) -> str | None:
     """What kind of lock conflict `exc` is (deadlock, serialization failure), or None."""
     return LOCK_CONFLICT_SQLSTATES.get(getattr(exc.__cause__, "sqlstate", None))
 
 
+@writes_nothing
 def active_meters() -> dict[str, int]:
     return dict(Meter.objects.filter(active=True).values_list("slug", "id"))
 
 
+@writes_nothing
 def ingest_limits() -> Limits:
     return Limits(
         now=timezone.now(),
@@ -98,11 +103,13 @@ def ingest_limits() -> Limits:
     )
 
 
+@service_opening_its_transaction
 def meter_events_ingest(*, events: list, allowed_attribution: str | None = None) -> list[EventResult]:
     """Validate and store a batch; returns one result per event, in request order.
 
-    The whole batch is one transaction: a server error stores nothing, so a client retrying
-    the batch with the same keys gets every event counted exactly once.
+    The whole batch is one durable transaction, retried as a whole on a lock conflict: a
+    server error stores nothing, so a client retrying the batch with the same keys gets every
+    event counted exactly once.
     """
     results, rows = validate_batch(
         events, meters=active_meters(), limits=ingest_limits(), allowed_attribution=allowed_attribution
@@ -111,8 +118,10 @@ def meter_events_ingest(*, events: list, allowed_attribution: str | None = None)
     if rows:
         for attempt in range(1, DEADLOCK_RETRIES + 1):
             try:
-                with transaction.atomic():
+                with durable_transaction():
                     inserted = _store(rows)
+                    if inserted:
+                        _report_backdated(rows, inserted)
                 break
             except OperationalError as exc:
                 conflict = lock_conflict(exc)
@@ -123,8 +132,6 @@ def meter_events_ingest(*, events: list, allowed_attribution: str | None = None)
                     raise IngestConflict() from exc
                 logger.warning("Ingest batch hit a %s; retrying (%d).", conflict, attempt)
                 time.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311 (jitter)
-    if inserted:
-        _report_backdated(rows, inserted)
     for result in results:
         if result.status is None:
             result.status = "accepted" if any(k in inserted for k in result.row_keys) else "duplicate"
@@ -133,7 +140,8 @@ def meter_events_ingest(*, events: list, allowed_attribution: str | None = None)
 
 
 def _report_backdated(rows: list[EventRow], inserted: set[tuple[str, str]]) -> None:
-    """Events older than a snapshot could be: tell whoever derived state from usage (credits)."""
+    """Events older than a snapshot could be: tell whoever derived state from usage (credits),
+    in the batch's transaction."""
     cutoff = timezone.now() - timedelta(minutes=hooks.BACKDATED_AFTER_MINUTES)
     oldest: dict[str, object] = {}
     for row in rows:

@@ -2,7 +2,6 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -10,10 +9,12 @@ from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
+from core.services_tx import runs_in_callers_transaction, service
 from usage.models import UsageEntry
+from usage.services.cost_centers import cost_centers_create_missing
 
 
-@transaction.atomic
+@service
 def credit_note_add(
     *,
     attribution_id: str,
@@ -22,7 +23,8 @@ def credit_note_add(
     user_id: str | None = None,
     now: datetime | None = None,
 ) -> UsageEntry:
-    """AddUsageCreditNote: positive credits lower the balance (the entry is their negative)."""
+    """AddUsageCreditNote: positive credits lower the balance (the entry is their negative).
+    Creates the attribution's cost center if it has none."""
     attribution_id = normalize_attribution_id(attribution_id)
     amount = parse_credits(credits)
     if amount == 0:
@@ -45,6 +47,7 @@ def credit_note_add(
         metadata=metadata,
     )
     entry.full_clean()
+    cost_centers_create_missing(attribution_ids=[attribution_id], now=timezone.now())
     entry.save()
     audit_record(
         action="credit_note.added",
@@ -62,7 +65,8 @@ def credit_note_add(
     return entry
 
 
-def ledger_entry_write_once(
+@runs_in_callers_transaction
+def ledger_entry_write_once_in_callers_transaction(
     *,
     attribution_id: str,
     object_id: str,
@@ -75,35 +79,60 @@ def ledger_entry_write_once(
     """A final entry keyed by a deterministic object id, written at most once, ever.
 
     For entries that come from outside (a Stripe invoice, a cycle's grant coverage): the
-    same call again returns the existing entry and False.
+    same call again returns the existing entry and False. Creates the attribution's cost
+    center if it has none. `get_or_create` is race-safe on the unique object id by itself.
     """
     if kind not in (UsageEntry.Kind.INVOICE, UsageEntry.Kind.GRANT_COVERAGE, UsageEntry.Kind.CREDIT_NOTE):
         raise ValueError(f"{kind} entries are not written this way.")
-    with transaction.atomic():
-        entry, created = UsageEntry.objects.get_or_create(
-            object_id=object_id,
-            defaults={
-                "attribution_id": normalize_attribution_id(attribution_id),
+    attribution_id = normalize_attribution_id(attribution_id)
+    cost_centers_create_missing(attribution_ids=[attribution_id], now=timezone.now())
+    entry, created = UsageEntry.objects.get_or_create(
+        object_id=object_id,
+        defaults={
+            "attribution_id": attribution_id,
+            "kind": kind,
+            "credits": credits,
+            "effective_time": effective_time,
+            "description": description[:500],
+            "metadata": metadata or {},
+            "draft": False,
+        },
+    )
+    if created:
+        audit_record(
+            action="usage_entry.written",
+            object_type="usage_entry",
+            object_id=entry.pk,
+            attribution_id=entry.attribution_id,
+            after={
                 "kind": kind,
-                "credits": credits,
+                "object_id": object_id,
+                "credits": format_credits(entry.credits),
                 "effective_time": effective_time,
-                "description": description[:500],
-                "metadata": metadata or {},
-                "draft": False,
+                "description": entry.description,
             },
         )
-        if created:
-            audit_record(
-                action="usage_entry.written",
-                object_type="usage_entry",
-                object_id=entry.pk,
-                attribution_id=entry.attribution_id,
-                after={
-                    "kind": kind,
-                    "object_id": object_id,
-                    "credits": format_credits(entry.credits),
-                    "effective_time": effective_time,
-                    "description": entry.description,
-                },
-            )
-        return entry, created
+    return entry, created
+
+
+@service
+def ledger_entry_write_once(
+    *,
+    attribution_id: str,
+    object_id: str,
+    kind: str,
+    credits: Decimal,
+    effective_time: datetime,
+    description: str,
+    metadata: dict | None = None,
+) -> tuple[UsageEntry, bool]:
+    """A final entry written at most once (`ledger_entry_write_once_in_callers_transaction`)."""
+    return ledger_entry_write_once_in_callers_transaction(
+        attribution_id=attribution_id,
+        object_id=object_id,
+        kind=kind,
+        credits=credits,
+        effective_time=effective_time,
+        description=description,
+        metadata=metadata,
+    )

@@ -9,28 +9,34 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from core.money import ZERO
+from core.services_tx import durable_transaction, job, writes_nothing
 from core.timeutils import format_rfc3339
 from usage.models import Meter, UsageEntry
 from usage.selectors.meters import datetime_from_db, meter_rate_table, price_units, sql_trunc
+from usage.services.cost_centers import cost_centers_create_missing
 from usage.services.workspaces import workspace_instances_rate
 
 CHUNK = 500
 
 
+@job
 def usage_rate(*, now: datetime | None = None) -> dict:
-    """The `usage.rate` job: price workspace instances and meter rollups into usage entries."""
+    """The `usage.rate` job: price workspace instances and meter rollups into usage entries,
+    a batch per transaction (each job below commits its batches one by one)."""
     now = now or timezone.now()
     return {"workspaces": workspace_instances_rate(now=now), "meters": meter_rollups_rate(now=now)}
 
 
+@writes_nothing
 def meter_entry_key(attribution_id: str, slug: str, hour: datetime) -> str:
     return f"meter:{attribution_id}:{slug}:{format_rfc3339(hour)}"
 
 
+@job
 def meter_rollups_rate(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     grace = timedelta(minutes=settings.TALLY_METER_FINALIZE_GRACE_MINUTES)
@@ -53,8 +59,11 @@ def meter_rollups_rate(*, now: datetime | None = None) -> dict:
     return {"status": "ok", **counts}
 
 
-@transaction.atomic
+@durable_transaction()
 def _rate_groups(groups, *, now, grace, slugs, table, counts) -> None:
+    # An attribution's first usage entry creates its cost center, so the cycle close job sees
+    # it; created before the rollups are marked rated, so its first cycle starts at their hour.
+    cost_centers_create_missing(attribution_ids={g[0] for g in groups}, now=now)
     adapt = connection.ops.adapt_datetimefield_value
     totals: dict[tuple[str, int, datetime], int] = {}
     with connection.cursor() as cursor:

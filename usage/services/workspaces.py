@@ -4,15 +4,16 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
+from core.services_tx import durable_transaction, job, service
 from core.timeutils import format_rfc3339
 from usage import hooks
 from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
+from usage.services.cost_centers import cost_centers_create_missing
 from usage.workspace_pricing import Pricer
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 RUNNING_LOOKBACK = timedelta(days=10)
 
 
-@transaction.atomic
+@service
 def workspace_instance_report(
     *,
     instance_id: str,
@@ -32,7 +33,8 @@ def workspace_instance_report(
     metadata: dict | None = None,
 ) -> tuple[WorkspaceInstance, bool]:
     """Record started / stopping / stopped. Reports repeat safely; a report that contradicts
-    an earlier one (other attribution, other start, a different stop once set) is a 409."""
+    an earlier one (other attribution, other start, a different stop once set) is a 409.
+    The first report of an attribution creates its cost center."""
     if not instance_id or not instance_id.strip() or len(instance_id) > 255:
         raise ValidationFailed("instance_id must be 1 to 255 characters.", code="invalid_instance_id")
     if not workspace_class or not workspace_class.strip():
@@ -54,6 +56,7 @@ def workspace_instance_report(
         )
         instance.full_clean()
         instance.save()
+        cost_centers_create_missing(attribution_ids=[attribution_id], now=timezone.now())
         return instance, True
 
     for field, new, old in (
@@ -107,6 +110,7 @@ def _entry_values(instance: WorkspaceInstance, pricer: Pricer, now: datetime) ->
     }
 
 
+@job
 def workspace_instances_rate(*, now: datetime | None = None, batch_size: int = 1000) -> dict:
     """The ledger job: one `workspace` UsageEntry per instance, keyed by instance id.
 
@@ -144,7 +148,7 @@ def workspace_instances_rate(*, now: datetime | None = None, batch_size: int = 1
     return {"status": "ok", **counts}
 
 
-@transaction.atomic
+@durable_transaction()
 def _reconcile_batch(instances: list[WorkspaceInstance], pricer: Pricer, now: datetime, counts: dict) -> None:
     existing = {
         e.object_id: e
@@ -178,6 +182,7 @@ def _reconcile_batch(instances: list[WorkspaceInstance], pricer: Pricer, now: da
         if entry.effective_time < cutoff:
             hooks.usage_backdated(attribution_id=entry.attribution_id, since=entry.effective_time)
     if to_create:
+        cost_centers_create_missing(attribution_ids={e.attribution_id for e in to_create}, now=now)
         UsageEntry.objects.bulk_create(to_create, ignore_conflicts=True)
         # Ids are made here, so the rows carrying ours are the ones this run inserted.
         counts["created"] += UsageEntry.objects.filter(pk__in=[e.pk for e in to_create]).count()

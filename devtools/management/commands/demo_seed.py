@@ -8,7 +8,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Membership, Team
@@ -41,7 +40,8 @@ TEAMS = [("acme", "Acme Rockets"), ("globex", "Globex Corporation")]
 class Command(BaseCommand):
     help = "Load the demo data (teams, members, staff). Running it again changes nothing."
 
-    @transaction.atomic
+    # No transaction around the whole: each service owns its own, and a run that stopped
+    # halfway is finished by running it again.
     def handle(self, *args, **options):
         teams = {}
         for slug, name in TEAMS:
