@@ -73,14 +73,23 @@ def configure(tmp: Path, exporter_url: str) -> None:
 
 
 def start_exporter(port: int, token: str):
-    """The demo's fake traffic exporter (devtools.exporter), in-process, with 30 minutes of history."""
+    """The demo's fake traffic exporter (devtools.exporter), in-process, with 30 minutes of history.
+
+    Returns the server and its generator: `catch_up_exporter` brings the history up to the
+    minute before the jobs run (migrating can take minutes on a busy machine, and a first
+    collect-and-rate only looks back two minutes)."""
     from devtools.exporter import ExporterServer, FakeExporter, TrafficGenerator, make_accounts
 
     generator = TrafficGenerator(node_id="smoke-node", env="prod", accounts=make_accounts(5, seed=1), seed=1)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     generator.advance(start=now - timedelta(minutes=30), until=now, interval=timedelta(minutes=1))
     server = ExporterServer(FakeExporter(generator, token=token), host="127.0.0.1", port=port)
-    return server.start()
+    return server.start(), generator
+
+
+def catch_up_exporter(generator) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    generator.advance(until=now, interval=timedelta(minutes=1))
 
 
 def run_jobs(names: list[str]) -> None:
@@ -106,7 +115,7 @@ def run_jobs(names: list[str]) -> None:
         )
 
 
-def smoke(tmp: Path) -> None:
+def smoke(tmp: Path, generator) -> None:
     import django
     from django.conf import settings
     from django.core.management import call_command
@@ -170,6 +179,7 @@ def smoke(tmp: Path) -> None:
         report.content[:300],
     )
 
+    catch_up_exporter(generator)
     run_jobs(JOB_NAMES)
     check(
         "collect-and-rate billed the fake exporter's traffic",
@@ -243,8 +253,8 @@ def main() -> int:
     say(f"SQLite database in {tmp}")
     exporter = None
     try:
-        exporter = start_exporter(port, os.environ["INTERNAL_SERVICE_TOKEN"])
-        smoke(tmp)
+        exporter, generator = start_exporter(port, os.environ["INTERNAL_SERVICE_TOKEN"])
+        smoke(tmp, generator)
     except Exception:
         traceback.print_exc()
         check("the smoke ran to its end", False, "an exception stopped it (above)")
