@@ -102,8 +102,18 @@ def _finish(run: JobRun, started: float) -> None:
 
 
 def short_result(result: dict | None, *, limit: int = 160) -> str:
-    """A run's result for its one log line: without the status (the outcome says it), zeros
-    left out, cut at `limit` characters; the whole result is on the JobRun."""
-    shown = {k: v for k, v in (result or {}).items() if k != "status" and v not in (0, "0", None, [], {})}
-    text = json.dumps(shown, default=str, separators=(", ", ": "))
+    """A run's result for its one log line: what it did, without statuses (the outcome says
+    them), zeros, and its own name and times; cut at `limit` characters. The whole result is on
+    the JobRun."""
+    text = json.dumps(_what_it_did(result or {}), default=str, separators=(", ", ": "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_SAID_ELSEWHERE = {"status", "job", "started_at", "finished_at"}
+
+
+def _what_it_did(value):
+    if isinstance(value, dict):
+        kept = {k: _what_it_did(v) for k, v in value.items() if k not in _SAID_ELSEWHERE}
+        return {k: v for k, v in kept.items() if v not in (0, "0", None, [], {})}
+    return value

@@ -47,7 +47,7 @@ def main() -> int:
 
     say(f"database: {env.get('DATABASE_URL') or 'SQLite at var/tally.sqlite3'}")
     say(f"broker: {env.get('REDIS_URL') or 'filesystem transport in var/celery-broker'}")
-    say("applying migrations (the first run takes about a minute: dj-stripe has many)")
+    say("applying migrations (the first run takes minutes: dj-stripe has many)")
     manage("migrate", "--noinput", env=env)
     say("loading demo data")
     manage("demo_seed", env=env)
@@ -75,10 +75,11 @@ def main() -> int:
                 "celery",
                 "-A",
                 "config",
+                "--quiet",  # no startup banner pushing ours off the screen
                 "worker",
                 "-B",
                 "--pool=solo",
-                "--loglevel=WARNING",
+                "--loglevel=INFO",  # the root level: core.jobs' line per run (config.settings.local)
                 "--hostname=demo@%h",
             ],
             cwd=ROOT,
