@@ -1,12 +1,15 @@
+from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import render
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from djstripe.models import Invoice, Subscription
 
 from billing.models import DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
 from billing.selectors import billable_credits, customer_for_attribution
+from billing.services import team_register
 from billing.services.disputes import dispute_resolve
 from billing.services.reporting import usage_report_send
 from billing.services.stripe_ops import subscription_cancel
@@ -16,12 +19,18 @@ from core.models import APIKey
 from core.services import api_key_create
 from usage.admin import CostCenterAdmin
 from usage.models import CostCenter
+from usage.selectors import unregistered_usage
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
+
+
+class RegisterPayerForm(forms.Form):
+    attribution_id = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=200, help_text="The team's name, as finance staff will see it.")
 
 
 @admin.register(Team)
@@ -49,6 +58,51 @@ class TeamAdmin(admin.ModelAdmin):
                 )
                 for k in keys
             ),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "unregistered-payers/",
+                self.admin_site.admin_view(self.unregistered_payers_view),
+                name="billing_team_unregistered_payers",
+            ),
+            *super().get_urls(),
+        ]
+
+    def unregistered_payers_view(self, request):
+        """Usage from unregistered payers, and the one step that registers a `team:` payer:
+        the team with that uuid and the name typed here (`team_register`); it bills from then on."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = RegisterPayerForm()
+        if request.method == "POST":
+            form = RegisterPayerForm(request.POST)
+            if form.is_valid():
+                try:
+                    team, _ = team_register(
+                        attribution_id=form.cleaned_data["attribution_id"], name=form.cleaned_data["name"]
+                    )
+                except ApplicationError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    cost_center = CostCenter.objects.get(attribution_id=team.attribution_id)
+                    self.message_user(
+                        request,
+                        f"Registered {team.attribution_id} as the team {team.name}: it bills from now"
+                        f" on, its cycle started {cost_center.billing_cycle_start:%Y-%m-%d %H:%M} UTC.",
+                    )
+                    return redirect(reverse("admin:billing_team_change", args=[team.pk]))
+        return render(
+            request,
+            "admin/billing/unregistered_payers.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Usage from unregistered payers",
+                "opts": self.model._meta,
+                "rows": unregistered_usage(),
+                "form": form,
+            },
         )
 
     @admin.action(description="Create an API key for each selected team (shown once)")

@@ -28,6 +28,17 @@ def attribution_ids_for_owner(user) -> list[str]:
     return [team_attribution_id(u) for u in uuids]
 
 
+def registered_team_attribution_ids(attribution_ids: set[str]) -> list[str]:
+    """The payer resolver billing registers (usage.hooks): a `team:` id is a registered payer
+    when a billing.Team carries its uuid."""
+    uuids = [a.removeprefix("team:") for a in attribution_ids if a.startswith("team:")]
+    if not uuids:
+        return []
+    return [
+        team_attribution_id(u) for u in Team.objects.filter(uuid__in=uuids).values_list("uuid", flat=True)
+    ]
+
+
 def billable_credits(*, attribution_id: str, now=None):
     """Billable credits of a cost center: the usage-ledger balance minus what grants covered
     since the cycle started. The one figure the API, pages, limits and Stripe reporting use

@@ -37,6 +37,12 @@ class ValidationFailed(ApplicationError):
     default_code = "invalid"
 
 
+class UnknownAttribution(ValidationFailed):
+    """Billing state for an attribution id that names no registered payer (a 400)."""
+
+    default_code = "unknown_attribution"
+
+
 class NotFound(ApplicationError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "not_found"

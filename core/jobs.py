@@ -16,6 +16,7 @@ The endpoint paths are the public API and keep the names they were published wit
 `JOB_ENDPOINTS` is the one place that says which job each of them runs.
 """
 
+import json
 import logging
 import time
 import traceback
@@ -95,5 +96,24 @@ def _finish(run: JobRun, started: float) -> None:
     run.finished_at = timezone.now()
     run.save(update_fields=["finished_at", "outcome", "result", "error"])
     JOB_RUNS.labels(job=run.job, outcome=run.outcome).inc()
-    JOB_DURATION.labels(job=run.job).observe(time.monotonic() - started)
-    logger.info("Job %s finished: %s %s", run.job, run.outcome, run.result)
+    seconds = time.monotonic() - started
+    JOB_DURATION.labels(job=run.job).observe(seconds)
+    logger.info("job %s %s in %.2f s: %s", run.job, run.outcome, seconds, short_result(run.result))
+
+
+def short_result(result: dict | None, *, limit: int = 160) -> str:
+    """A run's result for its one log line: what it did, without statuses (the outcome says
+    them), zeros, and its own name and times; cut at `limit` characters. The whole result is on
+    the JobRun."""
+    text = json.dumps(_what_it_did(result or {}), default=str, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_SAID_ELSEWHERE = {"status", "job", "started_at", "finished_at"}
+
+
+def _what_it_did(value):
+    if isinstance(value, dict):
+        kept = {k: _what_it_did(v) for k, v in value.items() if k not in _SAID_ELSEWHERE}
+        return {k: v for k, v in kept.items() if v not in (0, "0", None, [], {})}
+    return value

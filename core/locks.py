@@ -199,7 +199,7 @@ def job_lock(name: str, *, ttl: float | None = None, auto_extend: bool = True):
     lock = JobLock(name, ttl=ttl, auto_extend=auto_extend)
     lock.acquire()
     if not lock.acquired:
-        logger.info("Job %s skipped: %s.", name, lock.skip_reason)
+        logger.debug("Job %s skipped: %s.", name, lock.skip_reason)  # core.jobs logs the run
     try:
         yield lock
     finally:

@@ -3,7 +3,7 @@
 `LOG_FORMAT=json` (production default) writes one JSON object per line:
 
     {"time": "2026-11-30T17:21:12.123Z", "level": "INFO", "logger": "core.jobs",
-     "message": "Job usage.rate finished: ok {...}", "request_id": "3f2a…", "exc": "Traceback…"}
+     "message": "job usage.rate ok in 0.12 s: {...}", "request_id": "3f2a…", "exc": "Traceback…"}
 
 `request_id` comes from `core.context.request_id_var`, set by `core.middleware.RequestIdMiddleware`
 for HTTP requests and by the Celery signals below (the task id) for tasks; it is null outside both.

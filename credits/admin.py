@@ -13,7 +13,6 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money
-from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.money import format_credits
 from core.pagination import pagination_block
@@ -29,6 +28,7 @@ from credits.services import (
     ledger_reset,
 )
 from credits.services.features import validate_feature_key, validate_meter_slug
+from usage.hooks import ensure_registered_payer
 
 
 def _actor(request) -> str:
@@ -151,10 +151,15 @@ class LedgerForm(forms.ModelForm):
         fields = ["attribution_id"]
 
     def clean_attribution_id(self):
-        try:
-            return normalize_attribution_id(self.cleaned_data["attribution_id"])
-        except ApplicationError as exc:
-            raise ValidationError(exc.message) from None
+        return _registered_payer(self.cleaned_data["attribution_id"])
+
+
+def _registered_payer(attribution_id: str) -> str:
+    """A form field's error (never a 500 or a constraint name) for an id that names nobody."""
+    try:
+        return ensure_registered_payer(attribution_id)
+    except ApplicationError as exc:
+        raise ValidationError(exc.message) from None
 
 
 class ResetForm(forms.Form):
@@ -316,6 +321,9 @@ class GrantCreateForm(forms.Form):
     rollover_max_amount = forms.DecimalField(max_digits=24, decimal_places=6, required=False, min_value=0)
     rollover_min_amount = forms.DecimalField(max_digits=24, decimal_places=6, required=False, min_value=0)
     metadata = forms.JSONField(required=False, initial=dict)
+
+    def clean_attribution_id(self):
+        return _registered_payer(self.cleaned_data["attribution_id"])
 
 
 @admin.register(Grant)

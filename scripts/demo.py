@@ -41,12 +41,13 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("INTERNAL_SERVICE_TOKEN", "demo-internal-token")
+    env.setdefault("TALLY_CELERY_LOG_LEVEL", "WARNING")  # one line per job run, from core.jobs
     (ROOT / "var" / "celery-broker").mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "celery-processed").mkdir(parents=True, exist_ok=True)
 
     say(f"database: {env.get('DATABASE_URL') or 'SQLite at var/tally.sqlite3'}")
     say(f"broker: {env.get('REDIS_URL') or 'filesystem transport in var/celery-broker'}")
-    say("applying migrations (the first run takes about a minute: dj-stripe has many)")
+    say("applying migrations (the first run takes minutes: dj-stripe has many)")
     manage("migrate", "--noinput", env=env)
     say("loading demo data")
     manage("demo_seed", env=env)
@@ -74,10 +75,11 @@ def main() -> int:
                 "celery",
                 "-A",
                 "config",
+                "--quiet",  # no startup banner pushing ours off the screen
                 "worker",
                 "-B",
                 "--pool=solo",
-                "--loglevel=INFO",
+                "--loglevel=INFO",  # the root level: core.jobs' line per run (config.settings.local)
                 "--hostname=demo@%h",
             ],
             cwd=ROOT,
@@ -90,6 +92,7 @@ def main() -> int:
     time.sleep(2)
     url = f"http://127.0.0.1:{port}/"
     keys = json.loads((ROOT / "var" / "demo-credentials.json").read_text())
+    base = url.rstrip("/")
     print(
         "\n"
         f"  Tally is running at {url}\n"
@@ -97,9 +100,14 @@ def main() -> int:
         "  A member of Acme:          bob / tally-demo;  of Globex only: carol / tally-demo\n"
         "  Finance staff (admin):     finance / tally-demo  ->  {url}admin/\n"
         f"  API docs:                  {url}api/docs/   (schema: {url}api/schema/)\n"
-        f"  Internal token:            {env['INTERNAL_SERVICE_TOKEN']}\n"
-        f"  Acme API key:              {keys['team_api_key']}\n"
         f"  A revoked Acme key:        {keys['revoked_api_key']}\n"
+        "\n"
+        "  For the curl examples in docs/api.md, paste into your shell:\n"
+        f"export TALLY_URL={base}\n"
+        f'export T="Authorization: Bearer {env["INTERNAL_SERVICE_TOKEN"]}"\n'
+        f'export K="Authorization: Bearer {keys["team_api_key"]}"\n'
+        f"export A={keys['acme_attribution_id']}\n"
+        "\n"
         "  Press Ctrl-C to stop.\n".replace("{url}", url),
         flush=True,
     )

@@ -10,3 +10,8 @@ class TrafficConfig(AppConfig):
         from traffic.config import validate_settings
 
         validate_settings()
+
+        from traffic.selectors import registered_user_attribution_ids
+        from usage.hooks import register_payer_resolver
+
+        register_payer_resolver(registered_user_attribution_ids)

@@ -29,6 +29,18 @@ LEDGER_ROWS = 20
 MAX_BUCKET_RANGE = timedelta(days=31)
 
 
+def registered_user_attribution_ids(attribution_ids: set[str]) -> list[str]:
+    """The payer resolver traffic registers (usage.hooks): a `user:` id is a registered payer
+    when a traffic account carries it (Django users carry no uuid, so a `user:` payer is the
+    account the proxy network knows). `team:` ids are billing's to answer."""
+    users = [a for a in attribution_ids if a.startswith("user:")]
+    if not users:
+        return []
+    return list(
+        TrafficAccount.objects.filter(attribution_id__in=users).values_list("attribution_id", flat=True)
+    )
+
+
 def source_status(state: TrafficSourceState) -> dict:
     return {
         "source_id": state.source_id,

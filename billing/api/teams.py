@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.models import Team
-from billing.services import team_create
+from billing.services import team_create, team_register
 from billing.services.cycles import cycles_close
 from billing.services.reporting import invoices_reconcile
 from core.access import ensure_can_read, visible_attribution_ids
@@ -33,6 +33,12 @@ class TeamListCreateApi(APIView):
         name = serializers.CharField(max_length=200)
         slug = serializers.SlugField(max_length=100, required=False)
         owner_username = serializers.CharField(required=False)
+        attribution_id = serializers.CharField(
+            max_length=64,
+            required=False,
+            help_text="Register the payer `team:<uuid>` another system already uses (its usage may "
+            "have arrived first). Repeating the call with the same name answers 200.",
+        )
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -53,11 +59,23 @@ class TeamListCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={
+            200: OpenApiResponse(
+                TeamOutputSerializer, description="The team with this attribution_id and name already exists"
+            ),
             201: TeamOutputSerializer,
-            409: OpenApiResponse(description="The slug is taken (`slug_taken`)"),
+            409: OpenApiResponse(
+                description="The slug is taken (`slug_taken`), or the attribution_id is registered "
+                "under another name or slug (`team_exists`)"
+            ),
         },
-        summary="Create a team (staff)",
-        examples=[OpenApiExample("Acme", value={"name": "Acme", "owner_username": "alice"})],
+        summary="Create or register a team (staff)",
+        examples=[
+            OpenApiExample("Acme", value={"name": "Acme", "owner_username": "alice"}),
+            OpenApiExample(
+                "A payer from another system",
+                value={"name": "Initech", "attribution_id": "team:5b0e8c1e-3f6a-4d2b-9c7d-0a1b2c3d4e5f"},
+            ),
+        ],
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -67,12 +85,19 @@ class TeamListCreateApi(APIView):
             owner = get_user_model().objects.filter(username=username).first()
             if owner is None:
                 raise ValidationFailed(f"No user named {username!r}.", code="unknown_user")
-        team = team_create(
-            name=serializer.validated_data["name"],
-            slug=serializer.validated_data.get("slug"),
-            owner=owner,
+        fields = {
+            "name": serializer.validated_data["name"],
+            "slug": serializer.validated_data.get("slug"),
+            "owner": owner,
+        }
+        created = True
+        if attribution_id := serializer.validated_data.get("attribution_id"):
+            team, created = team_register(attribution_id=attribution_id, **fields)
+        else:
+            team = team_create(**fields)
+        return Response(
+            TeamOutputSerializer(team).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
-        return Response(TeamOutputSerializer(team).data, status=status.HTTP_201_CREATED)
 
 
 class TeamDetailApi(APIView):

@@ -1,3 +1,3 @@
-from billing.services.teams import membership_add, team_create
+from billing.services.teams import membership_add, team_create, team_register
 
-__all__ = ["membership_add", "team_create"]
+__all__ = ["membership_add", "team_create", "team_register"]

@@ -1,9 +1,11 @@
 """Cost centers are created by writes, never by reads: worked examples.
 
-The first write that concerns an attribution creates its cost center (usage's
+The first write that concerns a registered payer creates its cost center (usage's
 `cost_centers_create_missing`), so the cycle close job, which closes existing cost centers
-only, sees every attribution that has usage. The first cycle starts at creation, or at the
-start of the hour of the attribution's earliest usage when it already has usage then.
+only, sees every payer that has usage. An attribution that names nobody gets none: its usage
+is rated and kept until the payer is registered (test_unregistered_payers.py). The first
+cycle starts at creation, or at the start of the hour of the attribution's earliest usage
+when it already has usage then.
 """
 
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ from billing.services.cycles import cycles_close
 from billing.tests.factories import MembershipFactory, TeamFactory, UserFactory
 from usage.models import CostCenter, UsageEntry
 from usage.services import meter_events_ingest, usage_rate
+from usage.tests.factories import unregistered_attribution_id
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +90,26 @@ def test_usage_without_a_cost_center_gets_one_from_the_rating_job_and_its_cycle_
     assert cost_center.billing_cycle_start == datetime(2026, 4, 10, 10, 0, tzinfo=UTC)
     invoice = UsageEntry.objects.get(attribution_id=who, kind="invoice")
     assert invoice.credits == Decimal("-0.4")
+
+
+def test_the_rating_job_makes_no_cost_center_for_usage_of_nobody():
+    team = TeamFactory()
+    ghost = unregistered_attribution_id()
+
+    with time_machine.travel(CREATED, tick=False):
+        meter_events_ingest(
+            events=[
+                {
+                    "unique_key": "a",
+                    "attribution_id": who,
+                    "occurred_at": CREATED.replace(minute=5).isoformat(),
+                    "amounts": {"container-seconds": 1000},
+                }
+                for who in (team.attribution_id, ghost)
+            ]
+        )
+        usage_rate(now=CREATED)
+
+    assert CostCenter.objects.filter(attribution_id=team.attribution_id).exists()
+    assert not CostCenter.objects.filter(attribution_id=ghost).exists()
+    assert UsageEntry.objects.get(attribution_id=ghost, kind="meter").credits == Decimal("0.2")

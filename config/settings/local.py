@@ -10,3 +10,6 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 INTERNAL_SERVICE_TOKEN = env("INTERNAL_SERVICE_TOKEN", default="demo-internal-token")
 LOG_FORMAT = env("LOG_FORMAT", default="plain")
 LOGGING = logging_settings(LOG_FORMAT)
+# `make demo` sets WARNING: Celery's "received" / "succeeded" / "sending due task" lines
+# would bury core.jobs' one line per run.
+LOGGING["loggers"]["celery"] = {"level": env("TALLY_CELERY_LOG_LEVEL", default="INFO")}

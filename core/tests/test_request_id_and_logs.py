@@ -108,7 +108,7 @@ def test_a_celery_task_logs_under_its_task_id(json_lines):
     result = balance_snapshots_save_due.delay()  # eager in tests: runs here, through Celery's tracer
 
     job_lines = [line for line in json_lines() if line["logger"] == "core.jobs"]
-    assert job_lines and job_lines[-1]["message"].startswith("Job credits.snapshot finished")
+    assert job_lines and job_lines[-1]["message"].startswith("job credits.snapshot ok in ")
     assert {line["request_id"] for line in job_lines} == {result.id}
     assert current_request_id() is None
 

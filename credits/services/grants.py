@@ -18,6 +18,7 @@ from credits.models import EXPIRATION_UNITS, GENERIC_FEATURE_KEY, ROLLOVER_TYPES
 from credits.selectors import last_reset_at
 from credits.services.ledgers import ledger_lock
 from credits.services.snapshots import snapshots_invalidate
+from usage.hooks import ensure_registered_payer
 from usage.services import cost_centers_create_missing
 
 
@@ -132,9 +133,10 @@ def grant_create_in_callers_transaction(
 
     Takes the ledger lock (NOWAIT, LockBusy when busy). A grant taking effect at or before a
     snapshot deletes it: the snapshot did not know the grant. Creates the attribution's cost
-    center if it has none.
+    center if it has none. UnknownAttribution (400) when the attribution names no registered
+    payer: nothing is stored.
     """
-    attribution_id = normalize_attribution_id(attribution_id)
+    attribution_id = ensure_registered_payer(attribution_id)
     amount = parse_credits(amount, field="amount")
     if amount <= 0:
         raise ValidationFailed("amount must be greater than zero.", code="invalid_amount")

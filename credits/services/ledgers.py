@@ -14,6 +14,7 @@ from core.attribution import normalize_attribution_id
 from core.errors import Conflict, LockBusy, NotFound
 from core.services_tx import runs_in_callers_transaction, service
 from credits.models import Ledger
+from usage.hooks import ensure_registered_payer
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's lock_not_available, raised by NOWAIT
 
@@ -59,8 +60,9 @@ def ledger_lock(*, attribution_id: str, create: bool = False) -> Ledger:
 
 @service
 def ledger_create(*, attribution_id: str) -> Ledger:
-    """POST /ledgers: a ledger for an attribution; LedgerExists (409) when it already has one."""
-    attribution_id = normalize_attribution_id(attribution_id, field="subject")
+    """POST /ledgers: a ledger for an attribution; LedgerExists (409) when it already has one,
+    UnknownAttribution (400) when the attribution names no registered payer."""
+    attribution_id = ensure_registered_payer(normalize_attribution_id(attribution_id, field="subject"))
     try:
         # A savepoint that buys something: after losing the race we still read the winner's
         # ledger for the 409.

@@ -14,6 +14,7 @@ from usage.selectors.ledger import (
     credits_used,
     default_spending_limit,
     first_cycle_starts,
+    unregistered_usage,
     usage_balance,
     usage_list,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "pending_meter_credits",
     "price_units",
     "sql_trunc",
+    "unregistered_usage",
     "usage_balance",
     "usage_list",
 ]

@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F, Min, QuerySet, Sum
+from django.db.models import F, Max, Min, QuerySet, Sum
 
 from core.errors import ValidationFailed
 from core.money import ZERO, quantize_credits, to_credits
 from core.months import add_months
+from usage.hooks import registered_payers
 from usage.models import CostCenter, CostCenterVersion, MeterRollup, UsageEntry
 from usage.selectors.meters import pending_meter_credits
 
@@ -136,3 +137,35 @@ def credits_used(*, attribution_id: str, start: datetime, end: datetime) -> Deci
     ).aggregate(total=Sum("credits"))["total"]
     rated = quantize_credits(total) if total is not None else ZERO
     return rated + pending_meter_credits(attribution_id=attribution_id, start=start, end=end)
+
+
+@dataclass(frozen=True)
+class UnregisteredUsage:
+    attribution_id: str
+    credits: Decimal
+    first_usage_at: datetime
+    last_usage_at: datetime
+
+
+def unregistered_usage() -> list[UnregisteredUsage]:
+    """Usage from unregistered payers: attributions with rated usage, no cost center and no
+    registered payer (`usage.hooks.registered_payers`), with their usage credits so far and
+    the first and last usage time, most credits first. Their usage is kept and rated; they
+    bill once the payer is registered."""
+    rows = (
+        UsageEntry.objects.exclude(attribution_id__in=CostCenter.objects.values("attribution_id"))
+        .values("attribution_id")
+        .annotate(credits=Sum("credits"), first=Min("effective_time"), last=Max("effective_time"))
+        .order_by("-credits", "attribution_id")
+    )
+    summaries = [
+        UnregisteredUsage(
+            attribution_id=row["attribution_id"],
+            credits=row["credits"],
+            first_usage_at=row["first"],
+            last_usage_at=row["last"],
+        )
+        for row in rows
+    ]
+    registered = registered_payers(s.attribution_id for s in summaries)
+    return [s for s in summaries if s.attribution_id not in registered]

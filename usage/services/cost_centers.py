@@ -20,6 +20,7 @@ from core.months import add_months, cycle_advance
 from core.params import parse_credits
 from core.services_tx import runs_in_callers_transaction, service
 from core.timeutils import format_rfc3339
+from usage.hooks import ensure_registered_payer, registered_payers
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
 from usage.selectors import cost_center_default, default_spending_limit, first_cycle_starts, usage_balance
 
@@ -62,10 +63,12 @@ def _audit(action: str, cost_center: CostCenter, before: dict | None, **extra) -
 
 @runs_in_callers_transaction
 def cost_centers_create_missing(*, attribution_ids: Iterable[str], now: datetime) -> list[CostCenter]:
-    """Create the cost centers the attributions lack (strategy other, default limit, a month
-    from `first_cycle_starts`), each with its "created" version and audit event; returns those
-    this call inserted. The first write that concerns an attribution calls this: team
-    creation, rating, a workspace report, a credit note, a grant, a traffic account.
+    """Create the cost centers the registered payers among the attributions lack (strategy
+    other, default limit, a month from `first_cycle_starts`), each with its "created" version
+    and audit event; returns those this call inserted. The first write that concerns an
+    attribution calls this: team creation, rating, a workspace report, a credit note, a grant,
+    a traffic account. An attribution that names nobody (`usage.hooks.registered_payers`) gets
+    none: its usage is kept and rated, and its cost center is made when the payer is registered.
 
     Set-based and race-safe: one INSERT … ON CONFLICT DO NOTHING for the whole set, in
     attribution order (two writers creating overlapping sets wait for each other in one
@@ -74,6 +77,7 @@ def cost_centers_create_missing(*, attribution_ids: Iterable[str], now: datetime
     wanted = {normalize_attribution_id(a) for a in attribution_ids}
     if not wanted:
         return []
+    wanted = registered_payers(wanted)
     wanted -= set(
         CostCenter.objects.filter(attribution_id__in=wanted).values_list("attribution_id", flat=True)
     )
@@ -141,15 +145,21 @@ def _insert_ignoring_existing(rows: list[CostCenter], *, now: datetime) -> list[
 
 @service
 def cost_center_get_or_create(*, attribution_id: str, now: datetime | None = None) -> CostCenter:
-    """The attribution's cost center, created lazily (`cost_centers_create_missing`) at `now`."""
-    attribution_id = normalize_attribution_id(attribution_id)
+    """The attribution's cost center, created lazily (`cost_centers_create_missing`) at `now`;
+    UnknownAttribution when the attribution names no registered payer."""
+    attribution_id = ensure_registered_payer(attribution_id)
     cost_centers_create_missing(attribution_ids=[attribution_id], now=now or timezone.now())
     return CostCenter.objects.get(attribution_id=attribution_id)
 
 
 def _lock(attribution_id: str, now: datetime) -> CostCenter:
+    """The cost center's row lock, creating it first; UnknownAttribution when it names nobody."""
     cost_centers_create_missing(attribution_ids=[attribution_id], now=now)
-    return CostCenter.objects.select_for_update().get(attribution_id=attribution_id)
+    cost_center = CostCenter.objects.select_for_update().filter(attribution_id=attribution_id).first()
+    if cost_center is None:
+        ensure_registered_payer(attribution_id)  # raises: a registered payer has one by now
+        raise CostCenter.DoesNotExist(attribution_id)
+    return cost_center
 
 
 def _invoice_entry(
@@ -184,8 +194,9 @@ def cost_center_set_in_callers_transaction(
 ) -> CostCenter:
     """SetCostCenter. Switching to `other` restores the last `other` limit (or the default)
     and starts a new cycle; switching to `stripe` balances out open usage with an `invoice`
-    entry, then starts a new cycle. Takes the cost center's row lock."""
-    attribution_id = normalize_attribution_id(attribution_id)
+    entry, then starts a new cycle. Takes the cost center's row lock. UnknownAttribution
+    (400) when the attribution names no registered payer."""
+    attribution_id = ensure_registered_payer(attribution_id)
     limit = None
     if spending_limit is not None:
         limit = parse_credits(spending_limit, field="spending_limit")

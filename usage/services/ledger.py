@@ -10,6 +10,7 @@ from core.errors import ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
 from core.services_tx import runs_in_callers_transaction, service
+from usage.hooks import ensure_registered_payer
 from usage.models import UsageEntry
 from usage.services.cost_centers import cost_centers_create_missing
 
@@ -24,8 +25,9 @@ def credit_note_add(
     now: datetime | None = None,
 ) -> UsageEntry:
     """AddUsageCreditNote: positive credits lower the balance (the entry is their negative).
-    Creates the attribution's cost center if it has none."""
-    attribution_id = normalize_attribution_id(attribution_id)
+    Creates the attribution's cost center if it has none; UnknownAttribution (400) when the
+    attribution names no registered payer."""
+    attribution_id = ensure_registered_payer(attribution_id)
     amount = parse_credits(credits)
     if amount == 0:
         raise ValidationFailed("credits must not be zero.", code="invalid_credits")

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import factory
 
+from billing.models import Team
 from core.attribution import team_attribution_id
 from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
 
@@ -21,6 +22,16 @@ NOON = recent_noon()
 
 
 def new_attribution_id() -> str:
+    """A registered payer: the id of a new billing team (billing answers
+    `usage.hooks.registered_payers`), as every customer in these tests is one."""
+    team_uuid = uuid.uuid4()
+    Team.objects.create(uuid=team_uuid, name=f"Team {str(team_uuid)[:8]}", slug=f"team-{team_uuid}")
+    return team_attribution_id(team_uuid)
+
+
+def unregistered_attribution_id() -> str:
+    """A `team:` id that names nobody: usage may arrive for it (a sign-up racing its first
+    event, another system's payer), billing state may not be written for it."""
     return team_attribution_id(uuid.uuid4())
 
 

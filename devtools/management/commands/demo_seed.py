@@ -76,7 +76,15 @@ class Command(BaseCommand):
         credentials_file = settings.VAR_DIR / "demo-credentials.json"
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         credentials_file.write_text(
-            json.dumps({"team_api_key": raw_key, "revoked_api_key": raw_revoked}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "team_api_key": raw_key,
+                    "revoked_api_key": raw_revoked,
+                    "acme_attribution_id": attribution_id,
+                },
+                indent=2,
+            )
+            + "\n"
         )
         credentials_file.chmod(0o600)
         self.stdout.write(f"  API keys: a fresh Acme key and a revoked one in {credentials_file}")
