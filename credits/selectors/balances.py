@@ -42,6 +42,11 @@ def unit_name(meter_slug: str | None, meter_units: Mapping[str, str]) -> str:
     return meter_units.get(meter_slug, meter_slug)
 
 
+def feature_unit(*, meter_slug: str | None) -> str:
+    """The unit of a feature on `meter_slug` (None: rated credits), read on its own."""
+    return unit_name(meter_slug, _meter_units([meter_slug or GENERIC_FEATURE_KEY]))
+
+
 @dataclass(frozen=True)
 class GrantBalance:
     grant: GrantRow

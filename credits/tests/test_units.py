@@ -12,6 +12,7 @@ import pytest
 import time_machine
 
 from core.timeutils import format_rfc3339
+from credits.models import Ledger
 from credits.selectors import FeatureBalance, entitlement_value, ledger_balance
 from credits.services import feature_archive, feature_create, grant_create, ledger_reset
 from credits.tests.factories import T0, rated_usage
@@ -226,3 +227,24 @@ def test_the_entitlement_api_of_a_feature_without_a_grant(internal_client, sampl
         "usage": "40.000000",
         "overage": "40.000000",
     }
+
+
+# --- the admin shows each figure with its unit ------------------------------------------------
+
+
+def test_the_admin_ledger_shows_credits_and_calls_apart(client, staff_user, api_calls):
+    client.force_login(staff_user)
+    staff = client
+    who = new_attribution_id()
+    with time_machine.travel(READ_AT, tick=False):
+        welcome_and_api_calls(who, api_calls)
+        ledger_pk = Ledger.objects.get(attribution_id=who).pk
+        listing = staff.get("/admin/credits/ledger/").content.decode()
+        page = staff.get(f"/admin/credits/ledger/{ledger_pk}/change/").content.decode()
+
+    assert "300.000000 credits" in listing
+    assert "7500.000000 calls (api_calls)" in listing
+    assert "credits (credits): balance <b>300.000000</b> · usage this period 200.000000" in page
+    assert "api_calls (calls): balance <b>7500.000000</b> · usage this period 2500.000000" in page
+    assert "10000.000000 calls" in page  # the grant's amount, in its unit
+    assert "7800.000000" not in listing + page
