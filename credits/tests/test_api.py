@@ -63,6 +63,7 @@ def test_two_grants_by_priority(internal_client):
     assert set(body["grants"][0]) == {
         "id",
         "feature",
+        "unit",
         "amount",
         "balance",
         "priority",
