@@ -10,15 +10,15 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin
 from core.errors import ApplicationError
 from core.money import format_credits
 from core.pagination import pagination_block
 from credits.engine import MAX_PRIORITY
 from credits.models import EXPIRATION_UNITS, ROLLOVER_TYPES, BalanceSnapshot, Feature, Grant, Ledger, Reset
-from credits.selectors import ledger_balance, ledger_history
+from credits.selectors import feature_unit, ledger_balance, ledger_history
 from credits.services import (
     feature_archive,
     feature_create,
@@ -29,6 +29,16 @@ from credits.services import (
 )
 from credits.services.features import validate_feature_key, validate_meter_slug
 from usage.hooks import ensure_registered_payer
+
+
+def amount_in_unit(value, unit: str, *, label: str | None = None) -> str:
+    """A right-aligned figure that says its unit ("7500.000000 calls"), optionally whose."""
+    suffix = f"{unit} ({label})" if label else unit
+    return format_html(
+        '<span style="display:block;text-align:right;font-variant-numeric:tabular-nums">{} {}</span>',
+        format_credits(value),
+        suffix,
+    )
 
 
 def _actor(request) -> str:
@@ -119,8 +129,14 @@ class GrantInline(ReadOnlyInline):
         cache = self.__dict__.setdefault("_balance_cache", {})
         if ledger.pk not in cache:
             balance = ledger_balance(attribution_id=ledger.attribution_id, at=timezone.now())
-            cache[ledger.pk] = {gb.grant.id: gb.balance for gb in balance.grants}
+            cache[ledger.pk] = {gb.grant.id: gb for gb in balance.grants}
         return cache[ledger.pk]
+
+    def _unit(self, obj) -> str:
+        known = self._balances(obj.ledger).get(obj.pk)
+        if known is not None:
+            return known.unit
+        return feature_unit(meter_slug=obj.feature.meter_slug if obj.feature_id else None)
 
     @admin.display(description="grant")
     def grant_link(self, obj):
@@ -130,12 +146,14 @@ class GrantInline(ReadOnlyInline):
 
     @admin.display(description="amount")
     def granted(self, obj):
-        return money(obj.amount)
+        return amount_in_unit(obj.amount, self._unit(obj))
 
     @admin.display(description="remaining")
     def remaining(self, obj):
         remaining = self._balances(obj.ledger).get(obj.pk)
-        return money(remaining) if remaining is not None else "- (not in this period)"
+        if remaining is None:
+            return "- (not in this period)"
+        return amount_in_unit(remaining.balance, remaining.unit)
 
 
 class ResetInline(ReadOnlyInline):
@@ -202,18 +220,28 @@ class LedgerAdmin(ServiceAdminMixin, admin.ModelAdmin):
         if not change:
             obj.pk = ledger_create(attribution_id=form.cleaned_data["attribution_id"]).pk
 
-    @admin.display(description="balance now")
+    @admin.display(description="balance now (credits, and each meter feature in its unit)")
     def current_balance(self, obj):
-        return money(ledger_balance(attribution_id=obj.attribution_id, at=timezone.now()).balance)
+        state = ledger_balance(attribution_id=obj.attribution_id, at=timezone.now())
+        lines = [amount_in_unit(state.balance, state.unit)]
+        meters = [(key, f) for key, f in state.features.items() if not f.in_credits]
+        lines += [amount_in_unit(f.balance, f.unit, label=key) for key, f in meters]
+        return format_html_join("", "{}", ((line,) for line in lines))
 
     @admin.display(description="now")
     def current_state(self, obj):
+        # Credits first (the totals), then each feature on a meter in its own unit: never added.
         state = ledger_balance(attribution_id=obj.attribution_id, at=timezone.now())
-        return format_html(
-            "balance <b>{}</b> · usage this period {} · overage {}",
-            format_credits(state.balance),
-            format_credits(state.usage),
-            format_credits(state.overage),
+        rows = [("credits", "credits", state.balance, state.usage, state.overage)]
+        meters = [(key, f) for key, f in state.features.items() if not f.in_credits]
+        rows += [(key, f.unit, f.balance, f.usage, f.overage) for key, f in meters]
+        return format_html_join(
+            "",
+            "<div>{} ({}): balance <b>{}</b> · usage this period {} · overage {}</div>",
+            (
+                (key, unit, format_credits(balance), format_credits(usage), format_credits(overage))
+                for key, unit, balance, usage, overage in rows
+            ),
         )
 
     @admin.display(description="")
@@ -354,7 +382,9 @@ class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def granted(self, obj):
-        return money(obj.amount)
+        # A grant in meter units is never shown as credits (a credits grant costs no query).
+        meter_slug = obj.feature.meter_slug if obj.feature_id else None
+        return amount_in_unit(obj.amount, feature_unit(meter_slug=meter_slug))
 
     def add_view(self, request, form_url="", extra_context=None):
         """Create a grant through `grant_create` (ledger created on first use, locks, snapshots)."""

@@ -78,6 +78,7 @@ def test_the_finance_dashboard_is_linked_from_the_admin_index(client, staff_user
     html = client.get("/admin/dashboard/").content.decode()
     assert team.attribution_id in html
     assert "12.500000" in html
+    assert "Billable (credits)" in html and "Limit (credits)" in html  # every figure names its unit
     assert "boom" in html
 
 

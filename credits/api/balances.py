@@ -19,9 +19,13 @@ def _time_param(request, name: str):
     return parse_time_param(request.query_params, name)
 
 
+UNIT_HELP = "`credits`, or the unit of the feature's meter (its slug when the meter names no unit)."
+
+
 class GrantBalanceSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="grant.id")
     feature = serializers.CharField(source="grant.feature_key", allow_null=True)
+    unit = serializers.CharField(help_text=f"What amount and balance count: {UNIT_HELP}")
     amount = CreditsSerializerField(source="grant.amount")
     balance = CreditsSerializerField()
     priority = serializers.IntegerField(source="grant.priority")
@@ -31,6 +35,8 @@ class GrantBalanceSerializer(serializers.Serializer):
 
 
 class FeatureBalanceSerializer(serializers.Serializer):
+    unit = serializers.CharField(help_text=f"What balance, usage and overage count: {UNIT_HELP}")
+    meter_slug = serializers.CharField(help_text="The meter the feature counts; `credits` for rated credits.")
     balance = CreditsSerializerField()
     usage = CreditsSerializerField()
     overage = CreditsSerializerField()
@@ -39,11 +45,32 @@ class FeatureBalanceSerializer(serializers.Serializer):
 class LedgerBalanceSerializer(serializers.Serializer):
     attribution_id = serializers.CharField()
     at = TimeField()
-    balance = CreditsSerializerField()
-    overage = CreditsSerializerField()
-    usage = CreditsSerializerField()
+    unit = serializers.CharField(help_text="The unit of the totals: always `credits`.")
+    balance = CreditsSerializerField(
+        help_text="Credits left on grants in credits (no feature, or a feature on `credits`); no meter units."
+    )
+    overage = CreditsSerializerField(help_text="Rated credits no grant paid (the `credits` feature's).")
+    usage = CreditsSerializerField(help_text="Rated credits used since the last reset (`credits` feature's).")
     grants = GrantBalanceSerializer(many=True)
-    features = serializers.DictField(child=FeatureBalanceSerializer())
+    features = serializers.DictField(
+        child=FeatureBalanceSerializer(),
+        help_text="Per feature key, each in its own unit: `credits`, every feature with a grant in the "
+        "period, and every feature on a meter with usage in the period.",
+    )
+
+
+def _grant_example(grant_id: int, feature, unit: str, amount: str, balance: str) -> dict:
+    return {
+        "id": grant_id,
+        "feature": feature,
+        "unit": unit,
+        "amount": amount,
+        "balance": balance,
+        "priority": 1,
+        "effective_at": "2026-11-01T00:00:00Z",
+        "expires_at": None,
+        "voided_at": None,
+    }
 
 
 class HistoryEntrySerializer(serializers.Serializer):
@@ -74,44 +101,52 @@ class LedgerBalanceApi(APIView):
         responses=LedgerBalanceSerializer,
         summary="Balance at a cutline: per-grant and per-feature balances, usage in the period, overage",
         description=(
-            "Grants are those of the current reset period, in burn order; an expired, voided or "
-            "spent grant shows 0. `usage` is usage since the last reset (per feature, and summed). "
-            "`overage` is usage no grant could pay. Features are `credits` (rated usage credits, "
-            "grants without a feature) and every feature with a grant in the period."
+            "Units never mix. Every feature block and every grant names its `unit` and counts in "
+            "it: `credits` for rated usage credits, or the unit of the feature's meter (the meter's "
+            "slug when it names none). The top-level `balance`, `usage` and `overage` are credits "
+            "only: `balance` is what grants in credits have left (no feature, or a feature on the "
+            "`credits` meter), `usage` and `overage` those of the `credits` feature. Grants are "
+            "those of the current reset period, in burn order; an expired, voided or spent grant "
+            "shows 0. `usage` is usage since the last reset; `overage` is usage no grant could "
+            "pay. Features are `credits`, every feature with a grant in the period, and every "
+            "feature on a meter with usage in the period (with no grant its overage is its usage)."
         ),
         examples=[
             OpenApiExample(
-                "Two grants, 120 used",
+                "Credits and a meter feature, side by side",
                 value={
                     "attribution_id": ATTRIBUTION_EXAMPLE,
                     "at": "2026-11-23T12:00:00Z",
-                    "balance": "80.000000",
+                    "unit": "credits",
+                    "balance": "300.000000",
                     "overage": "0.000000",
-                    "usage": "120.000000",
+                    "usage": "200.000000",
                     "grants": [
-                        {
-                            "id": 1,
-                            "feature": None,
-                            "amount": "100.000000",
-                            "balance": "0.000000",
-                            "priority": 1,
-                            "effective_at": "2026-11-01T00:00:00Z",
-                            "expires_at": None,
-                            "voided_at": None,
-                        },
-                        {
-                            "id": 2,
-                            "feature": None,
-                            "amount": "100.000000",
-                            "balance": "80.000000",
-                            "priority": 2,
-                            "effective_at": "2026-11-01T00:00:00Z",
-                            "expires_at": None,
-                            "voided_at": None,
-                        },
+                        _grant_example(1, None, "credits", "500.000000", "300.000000"),
+                        _grant_example(2, "api_calls", "calls", "10000.000000", "7500.000000"),
                     ],
                     "features": {
-                        "credits": {"balance": "80.000000", "usage": "120.000000", "overage": "0.000000"}
+                        "credits": {
+                            "unit": "credits",
+                            "meter_slug": "credits",
+                            "balance": "300.000000",
+                            "usage": "200.000000",
+                            "overage": "0.000000",
+                        },
+                        "api_calls": {
+                            "unit": "calls",
+                            "meter_slug": "api-calls",
+                            "balance": "7500.000000",
+                            "usage": "2500.000000",
+                            "overage": "0.000000",
+                        },
+                        "ingest": {
+                            "unit": "samples",
+                            "meter_slug": "samples",
+                            "balance": "0.000000",
+                            "usage": "40.000000",
+                            "overage": "40.000000",
+                        },
                     },
                 },
                 response_only=True,

@@ -15,6 +15,11 @@ class EntitlementApi(APIView):
     @extend_schema_serializer(component_name="Entitlement")
     class OutputSerializer(serializers.Serializer):
         has_access = serializers.BooleanField()
+        feature = serializers.CharField(source="feature_key")
+        unit = serializers.CharField(
+            help_text="What balance, usage and overage count: `credits`, or the unit of the feature's "
+            "meter (its slug when the meter names no unit)."
+        )
         balance = CreditsSerializerField()
         usage = CreditsSerializerField()
         overage = CreditsSerializerField()
@@ -25,13 +30,16 @@ class EntitlementApi(APIView):
         description=(
             "has_access is false while the cost center is blocked, and when the feature's grants "
             "are spent (balance 0) and the cost center's spending limit is reached. `credits` "
-            "names rated usage credits; another unknown key is a 404."
+            "names rated usage credits; another unknown key is a 404. balance, usage and overage "
+            "are in the feature's `unit`: meter units for a feature on a meter, else credits."
         ),
         examples=[
             OpenApiExample(
                 "Grants left",
                 value={
                     "has_access": True,
+                    "feature": "credits",
+                    "unit": "credits",
                     "balance": "80.000000",
                     "usage": "120.000000",
                     "overage": "0.000000",
@@ -42,9 +50,23 @@ class EntitlementApi(APIView):
                 "Spent and over the limit",
                 value={
                     "has_access": False,
+                    "feature": "credits",
+                    "unit": "credits",
                     "balance": "0.000000",
                     "usage": "650.000000",
                     "overage": "550.000000",
+                },
+                response_only=True,
+            ),
+            OpenApiExample(
+                "A meter feature, in its units",
+                value={
+                    "has_access": True,
+                    "feature": "api_calls",
+                    "unit": "calls",
+                    "balance": "7500.000000",
+                    "usage": "2500.000000",
+                    "overage": "0.000000",
                 },
                 response_only=True,
             ),

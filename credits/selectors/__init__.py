@@ -6,10 +6,12 @@ from django.db.models import QuerySet
 
 from credits.models import Feature, Grant, Ledger, Reset
 from credits.selectors.balances import (
+    CREDITS_UNIT,
     FeatureBalance,
     GrantBalance,
     LedgerBalance,
     feature_balance,
+    feature_unit,
     ledger_balance,
 )
 from credits.selectors.computation import (
@@ -60,6 +62,7 @@ def last_reset_at(*, ledger: Ledger) -> datetime | None:
 
 
 __all__ = [
+    "CREDITS_UNIT",
     "ORIGIN",
     "EntitlementValue",
     "EntryType",
@@ -79,6 +82,7 @@ __all__ = [
     "feature_balance",
     "feature_get",
     "feature_list",
+    "feature_unit",
     "grant_list",
     "last_reset_at",
     "ledger_balance",

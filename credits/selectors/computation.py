@@ -237,6 +237,8 @@ class LedgerComputation:
     usage_before: dict[FeatureKey, Decimal]
     usage_queries: int
     settled: dict[int, Decimal] = field(default_factory=dict)
+    meter_slugs: dict[FeatureKey, str] = field(default_factory=dict)
+    """The meter each tracked feature counts (`credits` for rated credits)."""
 
     @property
     def balances(self) -> dict:
@@ -458,6 +460,7 @@ def ledger_compute(
         usage_before=usage_before,
         usage_queries=reader.queries,
         settled=settled,
+        meter_slugs={feature: reader.meter_slugs.get(feature, GENERIC_FEATURE_KEY) for feature in tracked},
     )
 
 

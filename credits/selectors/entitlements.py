@@ -18,6 +18,8 @@ class EntitlementValue:
     feature_key: str
     at: datetime
     has_access: bool
+    unit: str
+    """What balance, usage and overage count: `credits`, or the feature's meter unit."""
     balance: Decimal
     usage: Decimal
     overage: Decimal
@@ -48,7 +50,8 @@ def access_granted(*, attribution_id: str, feature_balance_left: Decimal) -> boo
 
 
 def entitlement_value(*, attribution_id: str, feature_key: str, at: datetime) -> EntitlementValue:
-    """GET /entitlements/<attribution>/<feature>: has_access, balance, usage, overage at `at`.
+    """GET /entitlements/<attribution>/<feature>: has_access, balance, usage, overage at `at`,
+    all three in the feature's unit (meter units for a feature on a meter, else credits).
 
     `credits` names rated usage credits (grants without a feature) even without a Feature row;
     any other key must be a feature (404 otherwise). An archived feature still answers: its
@@ -69,6 +72,7 @@ def entitlement_value(*, attribution_id: str, feature_key: str, at: datetime) ->
         feature_key=feature_key,
         at=cutline(at),
         has_access=access_granted(attribution_id=attribution_id, feature_balance_left=value.balance),
+        unit=value.unit,
         balance=value.balance,
         usage=value.usage,
         overage=value.overage,

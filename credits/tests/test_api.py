@@ -52,11 +52,18 @@ def test_two_grants_by_priority(internal_client):
     assert body["at"] == z(T0 + DAY)
     assert (body["balance"], body["usage"], body["overage"]) == ("80.000000", "120.000000", "0.000000")
     assert body["features"] == {
-        "credits": {"balance": "80.000000", "usage": "120.000000", "overage": "0.000000"}
+        "credits": {
+            "unit": "credits",
+            "meter_slug": "credits",
+            "balance": "80.000000",
+            "usage": "120.000000",
+            "overage": "0.000000",
+        }
     }
     assert set(body["grants"][0]) == {
         "id",
         "feature",
+        "unit",
         "amount",
         "balance",
         "priority",
@@ -226,6 +233,8 @@ def test_defaults_are_now_and_this_minute_counts(internal_client):
     assert by_id(body) == {grant["id"]: "70.000000"}
     assert entitlement == {
         "has_access": True,
+        "feature": "credits",
+        "unit": "credits",
         "balance": "70.000000",
         "usage": "30.000000",
         "overage": "0.000000",
@@ -315,8 +324,22 @@ def test_a_metered_feature_grant(internal_client):
     body = get_balance(internal_client, who)
 
     assert seats["feature"] == "seats"
-    assert body["features"]["seats"] == {"balance": "6.000000", "usage": "4.000000", "overage": "0.000000"}
+    # seats is a feature on the credits meter: its block, its grant and the totals are all credits
+    assert body["features"]["seats"] == {
+        "unit": "credits",
+        "meter_slug": "credits",
+        "balance": "6.000000",
+        "usage": "4.000000",
+        "overage": "0.000000",
+    }
     assert body["features"]["credits"]["overage"] == "4.000000"
+    assert [g["unit"] for g in body["grants"]] == ["credits"]
+    assert (body["unit"], body["balance"], body["usage"], body["overage"]) == (
+        "credits",
+        "6.000000",
+        "4.000000",
+        "4.000000",
+    )
 
 
 # --- Bad input: 400, stores nothing ----------------------------------------------------------

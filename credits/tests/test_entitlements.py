@@ -93,6 +93,8 @@ def test_the_http_answer(internal_client, team_key_client, team):
         response = client.get(f"/api/v1/entitlements/{who}/credits")
         assert response.json() == {
             "has_access": False,
+            "feature": "credits",
+            "unit": "credits",
             "balance": "0.000000",
             "usage": "120.000000",
             "overage": "20.000000",

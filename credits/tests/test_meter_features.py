@@ -50,11 +50,14 @@ def test_a_meter_feature_burns_units(internal_client):
 
     assert {g["id"]: g["balance"] for g in balance["grants"]} == {grant["id"]: "0.000000"}
     assert balance["features"]["ingest"] == {
+        "unit": "samples",
+        "meter_slug": "samples",
         "balance": "0.000000",
         "usage": "120.000000",
         "overage": "20.000000",
     }
-    assert (entitlement["balance"], entitlement["usage"], entitlement["overage"]) == (
+    assert (entitlement["unit"], entitlement["balance"], entitlement["usage"], entitlement["overage"]) == (
+        "samples",
         "0.000000",
         "120.000000",
         "20.000000",

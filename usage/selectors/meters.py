@@ -4,14 +4,16 @@ Every sum happens in the database, grouped per (meter, hour) at most.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import Sum
 
 from core.errors import NotFound, ValidationFailed
 from core.money import ZERO, quantize_credits
-from usage.models import Meter, MeterRate
+from usage.models import Meter, MeterRate, MeterRollup
 
 RateTable = dict[int, list[tuple[datetime, Decimal]]]
 
@@ -109,6 +111,38 @@ def meter_units_used(*, attribution_id: str, meter_slug: str, start: datetime, e
             [attribution_id, meter_id, adapt(start), adapt(end)],
         )
         return Decimal(int(cursor.fetchone()[0]))
+
+
+def meter_unit_names(*, meter_slugs: Iterable[str]) -> dict[str, str]:
+    """slug → the meter's unit name (`seconds`, `samples`, ...) for the meters that exist and
+    name a unit; a slug missing from the answer has no meter or a blank unit."""
+    slugs = sorted(set(meter_slugs))
+    if not slugs:
+        return {}
+    return {
+        slug: unit
+        for slug, unit in Meter.objects.filter(slug__in=slugs).values_list("slug", "unit")
+        if unit.strip()
+    }
+
+
+def meter_units_used_by_slug(
+    *, attribution_id: str, meter_slugs: Iterable[str], start: datetime, end: datetime
+) -> dict[str, Decimal]:
+    """Units of each meter recorded for an attribution with minutes in [start, end), in one
+    grouped SUM; only meters with usage appear."""
+    slugs = sorted(set(meter_slugs))
+    if not slugs or end <= start:
+        return {}
+    rows = (
+        MeterRollup.objects.filter(
+            attribution_id=attribution_id, meter__slug__in=slugs, minute__gte=start, minute__lt=end
+        )
+        .values_list("meter__slug")
+        .annotate(used=Sum("total"))
+        .order_by()
+    )
+    return {slug: Decimal(int(total)) for slug, total in rows if total}
 
 
 WINDOWS = {"MINUTE": "minute", "HOUR": "hour", "DAY": "day"}

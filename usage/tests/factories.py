@@ -6,7 +6,7 @@ import factory
 
 from billing.models import Team
 from core.attribution import team_attribution_id
-from usage.models import UsageEntry, WorkspaceClass, WorkspaceInstance
+from usage.models import Meter, MeterRollup, UsageEntry, WorkspaceClass, WorkspaceInstance
 
 
 def recent_noon() -> datetime:
@@ -65,3 +65,32 @@ class WorkspaceInstanceFactory(factory.django.DjangoModelFactory):
     attribution_id = factory.LazyFunction(new_attribution_id)
     workspace_class = "g1-standard"
     started_at = NOON
+
+
+class MeterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Meter
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"meter-{n}")
+    unit = "units"
+
+
+class MeterRollupFactory(factory.django.DjangoModelFactory):
+    """A minute of a meter's usage for one attribution, as ingestion keeps it (not yet rated)."""
+
+    class Meta:
+        model = MeterRollup
+
+    attribution_id = factory.LazyFunction(new_attribution_id)
+    meter = factory.SubFactory(MeterFactory)
+    minute = NOON
+    total = 1
+    event_count = 1
+
+
+def meter_usage(attribution_id: str, meter: Meter, units: int, at: datetime) -> MeterRollup:
+    """`units` of `meter` used by `attribution_id` in the minute of `at`."""
+    return MeterRollupFactory(
+        attribution_id=attribution_id, meter=meter, minute=at.replace(second=0, microsecond=0), total=units
+    )
