@@ -11,7 +11,7 @@ binary (`make test` installs curl when it is missing, like Chromium; scripts/run
 
 The answer, written as comment lines right after the command (docs/api.md, "Examples"):
 
-    # 200 {"job": "usage.rate", "outcome": "ok", ..., "result": {"created": 1, ...}}
+    # 200 {"job": "usage.rate", "outcome": "ok", ..., "result": {"status": "ok", "workspaces": {...}, ...}}
 
 - the first comment line after a command is its answer: `# <status>`, or `# HTTP/1.1 <status>
   <reason>` for `curl -i`; then optional `# Header: value` lines; then optional JSON, which may
