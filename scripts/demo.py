@@ -103,10 +103,11 @@ def main() -> int:
         f"  A revoked Acme key:        {keys['revoked_api_key']}\n"
         "\n"
         "  For the curl examples in docs/api.md, paste into your shell:\n"
-        f"export TALLY_URL={base}\n"
+        f"export U={base} B={base}/api/v1\n"
         f'export T="Authorization: Bearer {env["INTERNAL_SERVICE_TOKEN"]}"\n'
         f'export K="Authorization: Bearer {keys["team_api_key"]}"\n'
         f"export A={keys['acme_attribution_id']}\n"
+        'export J="Content-Type: application/json"\n'
         "\n"
         "  Press Ctrl-C to stop.\n".replace("{url}", url),
         flush=True,

@@ -172,8 +172,23 @@ def ensure_chromium() -> None:
         say("Chromium is missing and cannot be installed here: the browser tests will say how to install it")
 
 
+def ensure_curl() -> None:
+    """tests/test_docs_examples.py runs the docs' curl examples with the real curl binary."""
+    if shutil.which("curl"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing curl for the docs' examples (apt-get install curl)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
+        install = ["apt-get", "install", "-y", "-qq", "curl"]
+        subprocess.run(install, env=env, check=False, stdout=subprocess.DEVNULL)
+    else:
+        say("curl is missing and cannot be installed here: the docs' example tests say how to install it")
+
+
 def main(argv: list[str]) -> int:
     ensure_chromium()
+    ensure_curl()
     env = dict(os.environ)
     # TALLY_TEST_THROWAWAY=1 skips the local servers (to exercise the throwaway path).
     force_throwaway = env.get("TALLY_TEST_THROWAWAY") == "1"
