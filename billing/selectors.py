@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from djstripe.models import Customer
 
@@ -9,11 +9,32 @@ from credits.selectors.coverage import billable_credits as credits_billable
 from credits.selectors.coverage import cycle_credits_covered
 from usage.selectors import cost_center_get_or_default, usage_balance
 
+# Currencies whose amounts Stripe counts in whole units (no minor unit).
+ZERO_DECIMAL_CURRENCIES = {
+    "bif",
+    "clp",
+    "djf",
+    "gnf",
+    "jpy",
+    "kmf",
+    "krw",
+    "mga",
+    "pyg",
+    "rwf",
+    "ugx",
+    "vnd",
+    "vuv",
+    "xaf",
+    "xof",
+    "xpf",
+}
+
 
 def team_list_for_user(*, user) -> QuerySet[Team]:
     if not getattr(user, "is_authenticated", False):
         return Team.objects.none()
-    return Team.objects.filter(memberships__user=user).order_by("name")
+    # The annotation reuses the filter's join: the role is the caller's own.
+    return Team.objects.filter(memberships__user=user).annotate(role=F("memberships__role")).order_by("name")
 
 
 def attribution_ids_for_member(user) -> list[str]:

@@ -1,15 +1,17 @@
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.models import Membership, Team
-from billing.pages import team_billing_overview
-from billing.selectors import customer_for_attribution, team_list_for_user
+from billing.pages import entry_lines, team_billing_overview, team_entries
+from billing.selectors import team_list_for_user
 from billing.services.stripe_ops import (
     customer_create,
     hold_payment_intent_create,
@@ -35,6 +37,24 @@ def team_list(request):
     return render(request, "billing/team_list.html", {"teams": team_list_for_user(user=request.user)})
 
 
+def not_found(request, message: str = "") -> HttpResponse:
+    """Our own 404 page, also with DEBUG on (the demo): a stranger never sees Django's debug page."""
+    return render(request, "404.html", {"message": message}, status=404)
+
+
+def team_page(view):
+    """A team page's 404 (another team's, or none) through our template."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            return not_found(request, "There is no such team, or you are not a member of it.")
+
+    return wrapper
+
+
 def _membership(request, slug: str) -> tuple[Team, Membership]:
     """The team and the caller's membership; anyone else gets a 404, never a 403."""
     membership = (
@@ -48,17 +68,11 @@ def _membership(request, slug: str) -> tuple[Team, Membership]:
 
 
 @login_required
+@team_page
 def team_billing(request, slug: str):
     team, membership = _membership(request, slug)
     overview = team_billing_overview(team=team)
-    entries = UsageEntry.objects.filter(attribution_id=team.attribution_id).order_by("-effective_time", "-id")
-    page = Paginator(entries, 20).get_page(request.GET.get("page"))
-    customer = customer_for_attribution(team.attribution_id)
-    invoices = []
-    if customer is not None:
-        from djstripe.models import Invoice
-
-        invoices = list(Invoice.objects.filter(customer=customer).order_by("-created")[:12])
+    page = Paginator(team_entries(attribution_id=team.attribution_id), 20).get_page(request.GET.get("page"))
     return render(
         request,
         "billing/team_billing.html",
@@ -66,9 +80,9 @@ def team_billing(request, slug: str):
             "team": team,
             "o": overview,
             "page": page,
+            "entries": entry_lines(page),
             "is_owner": membership.role == Membership.Role.OWNER,
-            "customer": customer,
-            "invoices": invoices,
+            "customer": overview.customer,
             "stripe_configured": bool(settings.STRIPE_PRICE_IDS),
             "currencies": sorted(settings.STRIPE_PRICE_IDS),
             "hold": request.session.pop(f"hold:{team.pk}", None),
@@ -78,6 +92,7 @@ def team_billing(request, slug: str):
 
 
 @login_required
+@team_page
 def team_usage_csv(request, slug: str):
     """The current cycle's usage entries as CSV, streamed."""
     team, _ = _membership(request, slug)
@@ -107,6 +122,7 @@ def team_usage_csv(request, slug: str):
     )
 
 
+@team_page
 def _owner_action(request, slug: str, action) -> object:
     team, membership = _membership(request, slug)
     if membership.role != Membership.Role.OWNER:

@@ -15,7 +15,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from djstripe.models import Customer, Subscription
 
-from billing.selectors import customer_for_attribution, customer_get, preferred_currency
+from billing.selectors import (
+    ZERO_DECIMAL_CURRENCIES,
+    customer_for_attribution,
+    customer_get,
+    preferred_currency,
+)
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -23,25 +28,6 @@ from core.services_tx import durable_transaction, service_opening_its_transactio
 from usage.services import cost_center_set_in_callers_transaction
 
 logger = logging.getLogger(__name__)
-
-ZERO_DECIMAL_CURRENCIES = {
-    "bif",
-    "clp",
-    "djf",
-    "gnf",
-    "jpy",
-    "kmf",
-    "krw",
-    "mga",
-    "pyg",
-    "rwf",
-    "ugx",
-    "vnd",
-    "vuv",
-    "xaf",
-    "xof",
-    "xpf",
-}
 
 
 @writes_nothing

@@ -19,7 +19,8 @@ def test_member_signs_in_and_sees_only_their_teams(client, team, other_team, mem
     html = response.content.decode()
     assert "Acme" in html
     assert "Globex" not in html
-    assert team.attribution_id in html
+    assert f'<a href="/teams/{team.slug}/billing/">Acme</a>' in html  # the team by name, linked
+    assert team.attribution_id not in html  # never its raw attribution id
 
 
 @pytest.mark.django_db

@@ -42,15 +42,24 @@ def test_a_member_signs_in_and_sees_the_numbers_the_api_gives(
 ):
     sign_in(page, "bob", DEFAULT_PASSWORD)
     page.get_by_role("link", name="Acme").click()
-    page.wait_for_selector("#balance")
+    page.wait_for_selector("#used")
 
     api_balance = internal_client.get(f"/api/v1/balance/{team.attribution_id}").json()["credits"]
     api_grants = internal_client.get(f"/api/v1/ledgers/{team.attribution_id}/balance").json()
-    assert page.locator("#balance").inner_text() == api_balance == "47.250000"
-    assert page.locator("#billable").inner_text() == "22.250000"  # 47.25 used, 25 paid by the grant
-    assert page.locator("#spending-limit").inner_text() == "100.000000"
-    remaining = page.locator("#grants td.remaining").all_inner_texts()
+    assert page.locator("#used").inner_text() == "47.25"  # 12.5 + 3 + 7.25 + 0.5 + 20 + 4
+    assert page.locator("#used .exact").get_attribute("title") == api_balance == "47.250000"
+    assert page.locator("#billable").inner_text() == "22.25"  # 47.25 used, 25 paid by the grant
+    assert page.locator("#billable .exact").get_attribute("title") == "22.250000"
+    assert page.locator("#spending-limit").inner_text() == "100.00"
+    assert page.locator("#limit-bar").get_attribute("aria-valuenow") == "22"
+    remaining = [t.get_attribute("title") for t in page.locator("#grants td.remaining .exact").all()]
     assert remaining == [g["balance"] for g in api_grants["grants"]] == ["0.000000"]
+    assert "UTC" in page.locator("#cycle-end").inner_text()
+    assert page.locator("#usage-total").inner_text() == "47.25"
+    assert page.locator("#chart-legend li").all_inner_texts() == [
+        "Workspaces 7.50 credits",  # the odd days: 3 + 0.5 + 4
+        "Meters 39.75 credits",  # the even days: 12.5 + 7.25 + 20
+    ]
     # The cycle started 6 days and 3 hours ago: 7 calendar days (8 when that crosses midnight twice).
     days = page.locator("#usage-chart g.day").count()
     assert days == int(page.locator("#usage-chart").get_attribute("data-days"))
@@ -58,22 +67,37 @@ def test_a_member_signs_in_and_sees_the_numbers_the_api_gives(
     page.screenshot(path=str(screenshot_dir / "team-billing.png"), full_page=True)
 
 
-def test_the_page_works_at_375_px(browser, live_server, team, member, acme_usage, screenshot_dir):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 800})
+def test_the_page_works_at_390_px(browser, live_server, team, member, acme_usage, screenshot_dir):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
     page = context.new_page()
     sign_in(page, "bob", DEFAULT_PASSWORD)
     page.goto(f"/teams/{team.slug}/billing/")
-    assert page.locator("#balance").is_visible()
-    # Nothing but the scrollable chart and tables is wider than the screen.
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
-    page.screenshot(path=str(screenshot_dir / "team-billing-375.png"), full_page=True)
+    assert page.locator("#used").is_visible()
+    assert page.locator("#billable").is_visible()
+    # Nothing but the scrollable chart and tables (inside their wrappers) is wider than the screen.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.evaluate("document.body.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(screenshot_dir / "team-billing-390.png"), full_page=True)
+    page.goto("/teams/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()
+
+
+def test_the_chart_table_opens_from_the_keyboard(page, live_server, team, member, acme_usage):
+    sign_in(page, "bob", DEFAULT_PASSWORD)
+    page.goto(f"/teams/{team.slug}/billing/")
+    assert not page.locator("#chart-table").is_visible()
+    page.locator("#chart-table-toggle summary").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#chart-table").is_visible()
+    assert page.locator("#chart-table tfoot td").last.inner_text() == "47.25"
 
 
 def test_a_member_of_another_team_gets_404(page, live_server, team, other_team, member):
     sign_in(page, "bob", DEFAULT_PASSWORD)
     response = page.goto(f"/teams/{other_team.slug}/billing/")
     assert response.status == 404
+    assert page.get_by_role("heading", name="Not found").is_visible()
 
 
 def test_the_csv_matches_the_ledger(page, live_server, team, member, acme_usage):
@@ -106,7 +130,7 @@ def test_staff_grant_then_void_through_the_admin_and_the_team_page_follows(
     sign_in(page, "bob", DEFAULT_PASSWORD)
     page.goto(f"/teams/{team.slug}/billing/")
     assert page.locator("#grants tbody tr").count() == 2
-    assert page.locator("#billable").inner_text() == "0.000000"  # 47.25 used, 25 + 22.25 of the 40 paid
+    assert page.locator("#billable").inner_text() == "0.00"  # 47.25 used, 25 + 22.25 of the 40 paid
 
     admin.goto("/admin/credits/grant/?q=" + team.attribution_id)
     admin.locator("input[name=_selected_action]").first.check()  # newest first: the grant of 40
