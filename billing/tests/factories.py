@@ -42,3 +42,18 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.MEMBER
+
+
+class FinanceUserFactory(UserFactory):
+    """Finance staff as deployed: staff, in the Finance group (billing migration 0006), no superuser."""
+
+    username = "finance"
+    is_staff = True
+    is_superuser = False
+
+    @factory.post_generation
+    def finance_group(obj, create, extracted, **kwargs):
+        if create:
+            from django.contrib.auth.models import Group
+
+            obj.groups.add(Group.objects.get(name="Finance"))
