@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, money
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, TallyModelAdmin, money
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from core.money import format_credits
@@ -57,7 +57,7 @@ class FeatureForm(forms.ModelForm):
 
 
 @admin.register(Feature)
-class FeatureAdmin(admin.ModelAdmin):
+class FeatureAdmin(TallyModelAdmin):
     form = FeatureForm
     list_display = ["key", "name", "meter_slug", "archived_at", "created_at"]
     list_filter = [("archived_at", admin.EmptyFieldListFilter)]
@@ -164,9 +164,10 @@ class ResetForm(forms.Form):
 
 
 @admin.register(Ledger)
-class LedgerAdmin(admin.ModelAdmin):
+class LedgerAdmin(TallyModelAdmin):
+    attribution_field = "attribution_id"
     form = LedgerForm
-    list_display = ["attribution_id", "current_balance", "created_at"]
+    list_display = ["payer", "current_balance", "created_at"]
     search_fields = ["attribution_id"]
     inlines = [GrantInline, ResetInline]
     actions = ["reset"]
@@ -175,7 +176,7 @@ class LedgerAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["attribution_id", "created_at", "current_state", "links"]
+        return ["attribution_id", "payer", "created_at", "current_state", "links"]
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -319,10 +320,12 @@ class GrantCreateForm(forms.Form):
 
 
 @admin.register(Grant)
-class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GrantAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "ledger__attribution_id"
+    readonly_fields = ["payer"]
     list_display = [
         "id",
-        "ledger",
+        "payer",
         "feature",
         "granted",
         "priority",
@@ -415,8 +418,10 @@ class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["ledger", "at", "reason", "period_start", "created_at"]
+class BalanceSnapshotAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "ledger__attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["payer", "at", "reason", "period_start", "created_at"]
     list_filter = ["reason"]
     search_fields = ["ledger__attribution_id"]
     date_hierarchy = "at"
