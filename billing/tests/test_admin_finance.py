@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.test import override_settings
-from django.utils import timezone
 
 from billing.tests.factories import FinanceUserFactory, TeamFactory
 from credits.services.grants import grant_create

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.utils import timezone
 
 from billing.tests.factories import FinanceUserFactory
 from core.models import JobRun
