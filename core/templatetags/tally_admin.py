@@ -23,3 +23,14 @@ def payer(attribution_id: str, known=None) -> str:
     from core.admin_tools import payer_html
 
     return payer_html(attribution_id, {attribution_id: known} if known else {})
+
+
+@register.filter
+def amount_inline(value) -> str:
+    """Credits inside a sentence: 2 places with separators, the exact 6 places on hover."""
+    from django.utils.html import format_html
+
+    from core.admin_tools import credits_short
+    from core.money import format_credits
+
+    return format_html('<span title="{}">{}</span>', format_credits(value), credits_short(value))
