@@ -56,4 +56,6 @@ class FinanceUserFactory(UserFactory):
         if create:
             from django.contrib.auth.models import Group
 
-            obj.groups.add(Group.objects.get(name="Finance"))
+            from billing.finance_group import FINANCE_GROUP
+
+            obj.groups.add(Group.objects.get(name=FINANCE_GROUP))

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from billing.finance_group import FINANCE_GROUP
 from billing.models import Membership, Team
 from billing.services import membership_add
 from core.models import APIKey
@@ -27,7 +28,6 @@ from usage.services import (
 )
 
 DEMO_PASSWORD = "tally-demo"
-FINANCE_GROUP = "Finance"  # made by billing migration 0006_finance_group
 
 USERS = [
     # username, is_staff, [(team slug, role)]
