@@ -5,7 +5,7 @@ import json
 from django.contrib import admin
 
 from audit.models import AuditEvent
-from core.admin_tools import ReadOnlyAdminMixin, stream_csv
+from core.admin_tools import ReadOnlyAdminMixin, TallyModelAdmin, stream_csv
 from core.timeutils import format_rfc3339
 
 CSV_HEADER = [
@@ -49,23 +49,26 @@ def audit_csv_rows(queryset):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
     list_display = [
         "occurred_at",
         "action",
         "object_type",
         "object_id",
-        "attribution_id",
+        "payer",
         "actor_kind",
         "actor_label",
         "source",
     ]
     list_filter = ["action", "actor_kind", "source", "occurred_at"]
     search_fields = ["=object_id", "=attribution_id", "=actor_label", "=actor_id"]
-    search_help_text = "Exact object id, attribution id (team:<uuid>), actor label or actor id."
+    search_help_text = (
+        "A team's name or slug, or an exact object id, attribution id (team:<uuid>), actor label or actor id."
+    )
     date_hierarchy = "occurred_at"
     ordering = ["-occurred_at", "-id"]
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+    readonly_fields = ["payer", *(f.name for f in AuditEvent._meta.fields)]
     actions = ["export_csv"]
     show_full_result_count = False
 

@@ -46,10 +46,14 @@ class AuditEvent(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(actor_kind__in=context.ACTOR_KINDS), name="auditevent_actor_kind_valid"
+                condition=models.Q(actor_kind__in=context.ACTOR_KINDS),
+                name="auditevent_actor_kind_valid",
+                violation_error_message="The actor kind is not one Tally knows.",
             ),
             models.CheckConstraint(
-                condition=models.Q(source__in=context.SOURCES), name="auditevent_source_valid"
+                condition=models.Q(source__in=context.SOURCES),
+                name="auditevent_source_valid",
+                violation_error_message="The source is not one Tally knows.",
             ),
         ]
 

@@ -8,12 +8,26 @@ from django.utils.safestring import mark_safe
 from djstripe.models import Invoice, Subscription
 
 from billing.models import DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
-from billing.selectors import billable_credits, customer_for_attribution
+from billing.selectors import (
+    billable_credits,
+    customer_for_attribution,
+    team_attribution_ids_matching,
+    teams_by_attribution_id,
+)
 from billing.services import team_register
 from billing.services.disputes import dispute_resolve
 from billing.services.reporting import usage_report_send
 from billing.services.stripe_ops import subscription_cancel
-from core.admin_tools import ReadOnlyAdminMixin, money
+from core.admin_tools import (
+    AttributionDirectory,
+    Payer,
+    ReadOnlyAdminMixin,
+    TabularInline,
+    TallyModelAdmin,
+    money,
+    register_attribution_directory,
+    restyle_registered,
+)
 from core.errors import ApplicationError
 from core.models import APIKey
 from core.services import api_key_create
@@ -22,7 +36,21 @@ from usage.models import CostCenter
 from usage.selectors import unregistered_usage
 
 
-class MembershipInline(admin.TabularInline):
+def _team_payers(attribution_ids: set[str]) -> dict[str, Payer]:
+    return {
+        attribution_id: Payer(team.name, reverse("admin:billing_team_change", args=[team.pk]))
+        for attribution_id, team in teams_by_attribution_id(attribution_ids).items()
+    }
+
+
+# Every admin of ours names `team:` payers by their team, linked, and finds them by name or slug.
+register_attribution_directory(
+    AttributionDirectory(kind="team", resolve=_team_payers, search=team_attribution_ids_matching)
+)
+restyle_registered("djstripe")  # dj-stripe's pages on unfold's base, like ours
+
+
+class MembershipInline(TabularInline):
     model = Membership
     extra = 1
     autocomplete_fields = ["user"]
@@ -34,7 +62,7 @@ class RegisterPayerForm(forms.Form):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(TallyModelAdmin):
     list_display = ["name", "slug", "attribution_id", "created_at"]
     search_fields = ["name", "slug", "uuid"]
     prepopulated_fields = {"slug": ["name"]}
@@ -118,7 +146,7 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(TallyModelAdmin):
     list_display = ["team", "user", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["team__name", "user__username", "user__email"]
@@ -237,10 +265,11 @@ admin.site.register(CostCenter, BillingCostCenterAdmin)
 
 
 @admin.register(DisputeBlock)
-class DisputeBlockAdmin(admin.ModelAdmin):
+class DisputeBlockAdmin(TallyModelAdmin):
+    attribution_field = "attribution_id"
     list_display = [
         "dispute_id",
-        "attribution_id",
+        "payer",
         "status",
         "reason",
         "amount_minor",
@@ -250,7 +279,7 @@ class DisputeBlockAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["dispute_id", "attribution_id", "customer_id"]
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in DisputeBlock._meta.fields] + ["blocked_users"]
+    readonly_fields = ["payer", *(f.name for f in DisputeBlock._meta.fields), "blocked_users"]
     actions = ["resolve"]
 
     def has_add_permission(self, request):
@@ -287,8 +316,10 @@ class DisputeBlockAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookOutcome)
-class WebhookOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "event_type", "status", "attribution_id", "handler", "event_id", "detail"]
+class WebhookOutcomeAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["created_at", "event_type", "status", "payer", "handler", "event_id", "detail"]
     list_filter = ["status", "event_type"]
     search_fields = ["event_id", "attribution_id", "detail"]
     date_hierarchy = "created_at"
@@ -298,8 +329,10 @@ class WebhookOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(UsageReport)
-class UsageReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "attribution_id", "quantity", "cycle_start", "customer_id", "identifier"]
+class UsageReportAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["created_at", "payer", "quantity", "cycle_start", "customer_id", "identifier"]
     search_fields = ["attribution_id", "customer_id", "identifier"]
     date_hierarchy = "created_at"
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class BillingConfig(AppConfig):
@@ -22,6 +23,10 @@ class BillingConfig(AppConfig):
         )
         register_payer_resolver(registered_team_attribution_ids)
         from billing import webhooks  # noqa: F401 - registers the dj-stripe receivers
+        from billing.finance_group import sync_after_migrate
+
+        # After every migrate (and a test database's flush): the Finance group's permissions.
+        post_migrate.connect(sync_after_migrate, dispatch_uid="billing.finance_group")
 
         if settings.STRIPE_API_BASE:
             stripe.api_base = settings.STRIPE_API_BASE

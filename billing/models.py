@@ -39,7 +39,9 @@ class Membership(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user"),
             models.CheckConstraint(
-                condition=models.Q(role__in=["OWNER", "MEMBER"]), name="membership_role_valid"
+                condition=models.Q(role__in=["OWNER", "MEMBER"]),
+                name="membership_role_valid",
+                violation_error_message="A member's role is Owner or Member.",
             ),
         ]
 
@@ -92,7 +94,11 @@ class UsageReport(TimeStampedModel):
             models.Index(fields=["attribution_id", "cycle_start", "-created_at"], name="usagereport_cycle")
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(quantity__gte=0), name="usagereport_quantity")
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=0),
+                name="usagereport_quantity",
+                violation_error_message="A usage report's quantity cannot be negative.",
+            )
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,6 @@
-from django.db.models import F, QuerySet
+import uuid
+
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from djstripe.models import Customer
 
@@ -109,3 +111,27 @@ def customer_get(*, attribution_id: str) -> Customer:
 
 def preferred_currency(customer: Customer) -> str:
     return str((customer.metadata or {}).get("preferredCurrency") or customer.currency or "").lower()
+
+
+def teams_by_attribution_id(attribution_ids) -> dict[str, Team]:
+    """The teams these `team:` ids name, in one query; ids naming no team are left out."""
+    uuids = []
+    for attribution_id in attribution_ids:
+        kind, _, value = attribution_id.partition(":")
+        if kind == "team":
+            try:
+                uuids.append(uuid.UUID(value))
+            except ValueError:
+                continue
+    return {team.attribution_id: team for team in Team.objects.filter(uuid__in=uuids)}
+
+
+def team_attribution_ids_matching(term: str) -> set[str]:
+    """`team:` ids of the teams whose name, slug or id contains `term` (case-insensitive)."""
+    term = term.strip()
+    if term.lower().startswith("team:"):
+        term = term[5:]
+    if not term:
+        return set()
+    teams = Team.objects.filter(Q(name__icontains=term) | Q(slug__icontains=term) | Q(uuid__icontains=term))
+    return {team_attribution_id(u) for u in teams.values_list("uuid", flat=True)[:500]}

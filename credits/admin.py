@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin
+from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, TallyModelAdmin
 from core.errors import ApplicationError
 from core.money import format_credits
 from core.pagination import pagination_block
@@ -67,7 +67,7 @@ class FeatureForm(forms.ModelForm):
 
 
 @admin.register(Feature)
-class FeatureAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class FeatureAdmin(TallyModelAdmin, ServiceAdminMixin):
     form = FeatureForm
     list_display = ["key", "name", "meter_slug", "archived_at", "created_at"]
     list_filter = [("archived_at", admin.EmptyFieldListFilter)]
@@ -187,9 +187,10 @@ class ResetForm(forms.Form):
 
 
 @admin.register(Ledger)
-class LedgerAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class LedgerAdmin(TallyModelAdmin, ServiceAdminMixin):
+    attribution_field = "attribution_id"
     form = LedgerForm
-    list_display = ["attribution_id", "current_balance", "created_at"]
+    list_display = ["payer", "current_balance", "created_at"]
     search_fields = ["attribution_id"]
     inlines = [GrantInline, ResetInline]
     actions = ["reset"]
@@ -198,7 +199,7 @@ class LedgerAdmin(ServiceAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["attribution_id", "created_at", "current_state", "links"]
+        return ["attribution_id", "payer", "created_at", "current_state", "links"]
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -355,10 +356,12 @@ class GrantCreateForm(forms.Form):
 
 
 @admin.register(Grant)
-class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GrantAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "ledger__attribution_id"
+    readonly_fields = ["payer"]
     list_display = [
         "id",
-        "ledger",
+        "payer",
         "feature",
         "granted",
         "priority",
@@ -453,8 +456,10 @@ class GrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BalanceSnapshot)
-class BalanceSnapshotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["ledger", "at", "reason", "period_start", "created_at"]
+class BalanceSnapshotAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "ledger__attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["payer", "at", "reason", "period_start", "created_at"]
     list_filter = ["reason"]
     search_fields = ["ledger__attribution_id"]
     date_hierarchy = "at"

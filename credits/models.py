@@ -131,13 +131,22 @@ class Grant(TimeStampedModel):
             models.Index(fields=["ledger", "effective_at"], name="credits_grant_ledger_start"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="credits_grant_amount_positive"),
             models.CheckConstraint(
-                condition=Q(priority__gte=0, priority__lte=MAX_PRIORITY), name="credits_grant_priority_range"
+                condition=Q(amount__gt=0),
+                name="credits_grant_amount_positive",
+                violation_error_message="A grant's amount must be greater than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=0, priority__lte=MAX_PRIORITY),
+                name="credits_grant_priority_range",
+                violation_error_message=(
+                    "The priority must be between 0 and the highest allowed priority (lower burns first)."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("effective_at")),
                 name="credits_grant_expires_after_start",
+                violation_error_message="A grant must expire after it takes effect.",
             ),
             models.CheckConstraint(
                 condition=Q(expiration_count__isnull=True, expiration_unit__isnull=True)
@@ -149,30 +158,39 @@ class Grant(TimeStampedModel):
                     expires_at__isnull=False,
                 ),
                 name="credits_grant_expiration_whole",
+                violation_error_message=(
+                    "Give an expiration as a count of at least 1 with a unit (and so an expiry time), or "
+                    "leave both empty."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(rollover_type__isnull=True) | Q(rollover_type__in=ROLLOVER_TYPES),
                 name="credits_grant_rollover_type_valid",
+                violation_error_message="The rollover type is not one Tally knows.",
             ),
             models.CheckConstraint(
                 condition=Q(rollover_type__isnull=False)
                 | Q(rollover_max_amount__isnull=True, rollover_min_amount__isnull=True),
                 name="credits_grant_rollover_bounds_need_type",
+                violation_error_message="Rollover limits need a rollover type.",
             ),
             models.CheckConstraint(
                 condition=(Q(rollover_max_amount__isnull=True) | Q(rollover_max_amount__gte=0))
                 & (Q(rollover_min_amount__isnull=True) | Q(rollover_min_amount__gte=0)),
                 name="credits_grant_rollover_bounds_not_negative",
+                violation_error_message="Rollover limits cannot be negative.",
             ),
             models.CheckConstraint(
                 condition=Q(rollover_max_amount__isnull=True)
                 | Q(rollover_min_amount__isnull=True)
                 | Q(rollover_min_amount__lte=F("rollover_max_amount")),
                 name="credits_grant_rollover_min_le_max",
+                violation_error_message="The rollover minimum cannot be above the rollover maximum.",
             ),
             models.CheckConstraint(
                 condition=Q(parent__isnull=True) | Q(reset__isnull=False),
                 name="credits_grant_child_names_its_reset",
+                violation_error_message="A rolled-over grant must name the reset it came from.",
             ),
         ]
 
@@ -212,7 +230,9 @@ class BalanceSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ledger", "at"], name="credits_snapshot_unique_time"),
             models.CheckConstraint(
-                condition=Q(reason__in=["PERIODIC", "RESET"]), name="credits_snapshot_reason_valid"
+                condition=Q(reason__in=["PERIODIC", "RESET"]),
+                name="credits_snapshot_reason_valid",
+                violation_error_message="A snapshot's reason is PERIODIC or RESET.",
             ),
         ]
 
@@ -240,9 +260,15 @@ class GrantUsage(models.Model):
             models.Index(fields=["ledger", "period_end"], name="credits_grantusage_end"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="credits_grantusage_amount_positive"),
             models.CheckConstraint(
-                condition=Q(period_end__gt=F("period_start")), name="credits_grantusage_period_forward"
+                condition=Q(amount__gt=0),
+                name="credits_grantusage_amount_positive",
+                violation_error_message="A grant usage's amount must be greater than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")),
+                name="credits_grantusage_period_forward",
+                violation_error_message="A grant usage's period must end after it starts.",
             ),
         ]
 

@@ -5,8 +5,18 @@ Imported by usage/admin.py, which registers everything of the usage app.
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money
+from core.admin_tools import (
+    AttributionDirectory,
+    Payer,
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    ServiceAdminMixin,
+    TallyModelAdmin,
+    money,
+    register_attribution_directory,
+)
 from core.attribution import normalize_attribution_id
 from core.errors import ApplicationError
 from traffic.config import check_base_url
@@ -18,7 +28,25 @@ from traffic.models import (
     TrafficQuotaState,
     TrafficSourceState,
 )
+from traffic.selectors import accounts_by_attribution_id, user_attribution_ids_matching
 from traffic.services import exporter_source_set_token, traffic_account_create, traffic_quota_reset
+
+
+def _user_payers(attribution_ids: set[str]) -> dict[str, Payer]:
+    """A `user:` payer is named by its account's e-mail (its username on the proxy network)."""
+    return {
+        attribution_id: Payer(
+            account.email or f"account {account.account_uuid}",
+            reverse("admin:traffic_trafficaccount_change", args=[account.pk]),
+        )
+        for attribution_id, account in accounts_by_attribution_id(attribution_ids).items()
+        if attribution_id.startswith("user:")
+    }
+
+
+register_attribution_directory(
+    AttributionDirectory(kind="user", resolve=_user_payers, search=user_attribution_ids_matching)
+)
 
 
 class ExporterSourceForm(forms.ModelForm):
@@ -59,7 +87,7 @@ class ExporterSourceForm(forms.ModelForm):
 
 
 @admin.register(ExporterSource)
-class ExporterSourceAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class ExporterSourceAdmin(TallyModelAdmin, ServiceAdminMixin):
     form = ExporterSourceForm
     list_display = [
         "source_id",
@@ -88,7 +116,7 @@ class ExporterSourceAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TrafficSourceState)
-class TrafficSourceStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TrafficSourceStateAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
     list_display = [
         "source_id",
         "last_completed_until",
@@ -144,9 +172,10 @@ class TrafficAccountForm(forms.ModelForm):
 
 
 @admin.register(TrafficAccount)
-class TrafficAccountAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class TrafficAccountAdmin(TallyModelAdmin, ServiceAdminMixin):
+    attribution_field = "attribution_id"
     form = TrafficAccountForm
-    list_display = ["account_uuid", "email", "attribution_id", "package_name", "remaining", "charged"]
+    list_display = ["account_uuid", "email", "payer", "package_name", "remaining", "charged"]
     search_fields = ["account_uuid", "email", "attribution_id"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [TrafficQuotaInline]
@@ -154,7 +183,7 @@ class TrafficAccountAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The uuid names the exporter's account: fixed once the row exists.
-        return [*self.readonly_fields, "account_uuid"] if obj else self.readonly_fields
+        return [*self.readonly_fields, "account_uuid", "payer"] if obj else self.readonly_fields
 
     @admin.display(description="included bytes left")
     def remaining(self, obj):
@@ -198,7 +227,9 @@ class TrafficAccountAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TrafficMinute)
-class TrafficMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TrafficMinuteAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
     list_display = [
         "minute",
         "account_uuid",
@@ -208,7 +239,7 @@ class TrafficMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "total_bytes",
         "chargeable_bytes",
         "amount",
-        "attribution_id",
+        "payer",
     ]
     list_filter = ["region", "line", "source_id"]
     search_fields = ["account_uuid", "attribution_id", "node_id"]
@@ -221,7 +252,7 @@ class TrafficMinuteAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TrafficCounterState)
-class TrafficCounterStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TrafficCounterStateAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
     list_display = [
         "node_id",
         "account_uuid",

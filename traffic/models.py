@@ -40,7 +40,9 @@ class ExporterSource(TimeStampedModel):
         ordering = ["source_id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(timeout_seconds__gt=0), name="exportersource_timeout_positive"
+                condition=models.Q(timeout_seconds__gt=0),
+                name="exportersource_timeout_positive",
+                violation_error_message="The timeout must be at least 1 second.",
             )
         ]
 
@@ -111,10 +113,16 @@ class TrafficAccount(TimeStampedModel):
             models.CheckConstraint(
                 condition=models.Q(included_quota_bytes__isnull=True) | models.Q(included_quota_bytes__gte=0),
                 name="trafficaccount_quota_not_negative",
+                violation_error_message=(
+                    "The included quota cannot be negative; leave it empty for the default."
+                ),
             ),
             models.CheckConstraint(
                 condition=models.Q(price_per_byte__isnull=True) | models.Q(price_per_byte__gte=0),
                 name="trafficaccount_price_not_negative",
+                violation_error_message=(
+                    "The price per byte cannot be negative; leave it empty for the default."
+                ),
             ),
         ]
 
@@ -148,6 +156,7 @@ class TrafficQuotaState(models.Model):
             models.CheckConstraint(
                 condition=models.Q(remaining_included_bytes__gte=0),
                 name="trafficquota_remaining_not_negative",
+                violation_error_message="The remaining included bytes cannot be negative.",
             ),
         ]
 
@@ -186,6 +195,7 @@ class TrafficCounterState(models.Model):
             models.CheckConstraint(
                 condition=models.Q(last_uplink_total__gte=0, last_downlink_total__gte=0),
                 name="trafficcounter_totals_not_negative",
+                violation_error_message="Counter totals cannot be negative.",
             ),
         ]
         indexes = [
@@ -243,6 +253,10 @@ class TrafficMinute(models.Model):
                 & models.Q(chargeable_bytes=models.F("total_bytes") - models.F("included_bytes"))
                 & models.Q(chargeable_bytes__gte=0),
                 name="trafficminute_bytes_consistent",
+                violation_error_message=(
+                    "A traffic minute's bytes must add up: total = uplink + downlink, chargeable = total - "
+                    "included, none negative."
+                ),
             ),
         ]
         indexes = [

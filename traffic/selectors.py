@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import Q
 
 from core.health import service_health
 from core.jobs import TRAFFIC_COLLECT_AND_RATE
@@ -298,3 +299,23 @@ def traffic_billing_summary(*, account: TrafficAccount) -> dict:
         ],
         "source_of_truth": _source_of_truth(),
     }
+
+
+def accounts_by_attribution_id(attribution_ids) -> dict[str, TrafficAccount]:
+    """The traffic accounts billed to these ids, in one query (a `user:` id is an account)."""
+    return {
+        a.attribution_id: a for a in TrafficAccount.objects.filter(attribution_id__in=list(attribution_ids))
+    }
+
+
+def user_attribution_ids_matching(term: str) -> set[str]:
+    """`user:` ids of the accounts whose e-mail or id contains `term` (case-insensitive)."""
+    term = term.strip()
+    if term.lower().startswith("user:"):
+        term = term[5:]
+    if not term:
+        return set()
+    accounts = TrafficAccount.objects.filter(attribution_id__startswith="user:").filter(
+        Q(email__icontains=term) | Q(attribution_id__icontains=term)
+    )
+    return set(accounts.values_list("attribution_id", flat=True)[:500])

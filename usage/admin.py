@@ -1,8 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
-from core.admin_tools import ReadOnlyAdminMixin, ReadOnlyInline, ServiceAdminMixin, money, stream_csv
+from core.admin_tools import (
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    ServiceAdminMixin,
+    TabularInline,
+    TallyModelAdmin,
+    money,
+    rate,
+    search_attribution_ids,
+    stream_csv,
+)
 from core.errors import ApplicationError
 from core.money import format_credits
 from core.timeutils import format_rfc3339
@@ -51,10 +61,11 @@ class CreditNoteForm(forms.Form):
 
 
 @admin.register(CostCenter)
-class CostCenterAdmin(ServiceAdminMixin, admin.ModelAdmin):
+class CostCenterAdmin(TallyModelAdmin, ServiceAdminMixin):
+    attribution_field = "attribution_id"
     form = CostCenterForm
     list_display = [
-        "attribution_id",
+        "payer",
         "billing_strategy",
         "limit",
         "balance",
@@ -66,6 +77,7 @@ class CostCenterAdmin(ServiceAdminMixin, admin.ModelAdmin):
     date_hierarchy = "next_billing_time"
     readonly_fields = [
         "attribution_id",
+        "payer",
         "balance",
         "billing_cycle_start",
         "next_billing_time",
@@ -100,9 +112,15 @@ class CostCenterAdmin(ServiceAdminMixin, admin.ModelAdmin):
             )
         except ApplicationError as exc:
             self.message_user(request, exc.message, level=messages.ERROR)
+            request.tally_refused = True  # no "changed successfully" after a refusal
             return
         obj.refresh_from_db()
         obj.spending_limit = updated.spending_limit
+
+    def response_change(self, request, obj):
+        if getattr(request, "tally_refused", False):
+            return redirect(request.path)  # the refusal, once, on the unchanged page
+        return super().response_change(request, obj)
 
     @admin.action(description="Add a credit note to the selected cost centers")
     def add_credit_note(self, request, queryset):
@@ -141,11 +159,15 @@ class CostCenterAdmin(ServiceAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(UsageEntry)
-class UsageEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["effective_time", "attribution_id", "kind", "amount", "draft", "description", "object_id"]
+class UsageEntryAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["effective_time", "payer", "kind", "amount", "draft", "description", "object_id"]
     list_filter = ["kind", "draft"]
     search_fields = ["attribution_id", "object_id"]
-    search_help_text = "An attribution id (team:<uuid>, exact) or the start of an object id."
+    search_help_text = (
+        "A team's name or slug, an attribution id (team:<uuid>, exact) or the start of an object id."
+    )
     date_hierarchy = "effective_time"
     ordering = ["-effective_time", "-id"]
     actions = ["export_csv"]
@@ -161,8 +183,11 @@ class UsageEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        if term.startswith(("team:", "user:")):
+        if term.lower().startswith(("team:", "user:")):
             return queryset.filter(attribution_id=term.lower()), False
+        payers = search_attribution_ids(term)  # a team's name or slug, an account's e-mail
+        if payers:
+            return queryset.filter(attribution_id__in=payers), False
         return queryset.filter(object_id__startswith=term), False
 
     @admin.action(description="Export selected entries as CSV")
@@ -200,16 +225,22 @@ class UsageEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WorkspaceClass)
-class WorkspaceClassAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "credits_per_minute", "description"]
+class WorkspaceClassAdmin(TallyModelAdmin):
+    list_display = ["slug", "name", "rate_per_minute", "description"]
     search_fields = ["slug", "name"]
+
+    @admin.display(description="credits per minute", ordering="credits_per_minute")
+    def rate_per_minute(self, obj):
+        return rate(obj.credits_per_minute)
 
 
 @admin.register(WorkspaceInstance)
-class WorkspaceInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkspaceInstanceAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
     list_display = [
         "instance_id",
-        "attribution_id",
+        "payer",
         "workspace_class",
         "started_at",
         "stopping_time",
@@ -223,15 +254,28 @@ class WorkspaceInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.is_staff
 
 
-class MeterRateInline(admin.TabularInline):
+class MeterRateInline(TabularInline):
     model = MeterRate
     extra = 1
     fields = ["effective_from", "credits_per_unit"]
     ordering = ["-effective_from"]
 
+    def get_fields(self, request, obj=None):
+        # Read-only viewers get the normalized rate (the exact one on hover), not 15 places.
+        if not self.has_change_permission(request, obj):
+            return ["effective_from", "rate_shown"]
+        return self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["rate_shown"] if not self.has_change_permission(request, obj) else []
+
+    @admin.display(description="credits per unit")
+    def rate_shown(self, obj):
+        return rate(obj.credits_per_unit)
+
 
 @admin.register(Meter)
-class MeterAdmin(admin.ModelAdmin):
+class MeterAdmin(TallyModelAdmin):
     list_display = ["slug", "unit", "active", "description"]
     list_filter = ["active"]
     search_fields = ["slug", "description"]
@@ -242,8 +286,10 @@ class MeterAdmin(admin.ModelAdmin):
 
 
 @admin.register(MeterEvent)
-class MeterEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["occurred_at", "attribution_id", "meter", "amount", "key", "instance_id", "received_at"]
+class MeterEventAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["occurred_at", "payer", "meter", "amount", "key", "instance_id", "received_at"]
     list_filter = ["meter"]
     search_fields = ["attribution_id", "key", "instance_id"]
     date_hierarchy = "occurred_at"
@@ -254,8 +300,10 @@ class MeterEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MeterRollup)
-class MeterRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["minute", "attribution_id", "meter", "total", "event_count", "rated_total"]
+class MeterRollupAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    readonly_fields = ["payer"]
+    list_display = ["minute", "payer", "meter", "total", "event_count", "rated_total"]
     list_filter = ["meter"]
     search_fields = ["attribution_id"]
     date_hierarchy = "minute"

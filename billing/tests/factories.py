@@ -42,3 +42,20 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     team = factory.SubFactory(TeamFactory)
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.MEMBER
+
+
+class FinanceUserFactory(UserFactory):
+    """Finance staff as deployed: staff, in the Finance group (billing migration 0006), no superuser."""
+
+    username = "finance"
+    is_staff = True
+    is_superuser = False
+
+    @factory.post_generation
+    def finance_group(obj, create, extracted, **kwargs):
+        if create:
+            from django.contrib.auth.models import Group
+
+            from billing.finance_group import FINANCE_GROUP
+
+            obj.groups.add(Group.objects.get(name=FINANCE_GROUP))

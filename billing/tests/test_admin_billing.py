@@ -58,7 +58,7 @@ def test_webhook_outcomes_and_usage_reports_are_read_only_lists(client, staff_us
     assert client.get("/admin/billing/webhookoutcome/add/").status_code == 403
 
 
-def test_the_finance_dashboard_is_linked_from_the_admin_index(client, staff_user, team):
+def test_the_admin_index_is_the_finance_dashboard(client, staff_user, team):
     from datetime import timedelta
     from decimal import Decimal
 
@@ -73,13 +73,13 @@ def test_the_finance_dashboard_is_linked_from_the_admin_index(client, staff_user
     )
     JobRun.objects.create(job="usage.rate", started_at=timezone.now(), outcome="error", error="boom")
     client.force_login(staff_user)
-    index = client.get("/admin/").content.decode()
-    assert 'id="finance-dashboard-link"' in index
-    html = client.get("/admin/dashboard/").content.decode()
-    assert team.attribution_id in html
-    assert "12.500000" in html
-    assert "Billable (credits)" in html and "Limit (credits)" in html  # every figure names its unit
+    html = client.get("/admin/").content.decode()
+    assert 'id="finance-dashboard"' in html
+    assert team.name in html
+    assert 'title="12.500000">12.50<' in html
     assert "boom" in html
+    # The dashboard's former address still leads there.
+    assert client.get("/admin/dashboard/")["Location"] == "/admin/"
 
 
 def test_the_dashboard_is_staff_only(client, member):

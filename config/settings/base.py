@@ -11,6 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from core.admin_nav import TALLY_NAVIGATION
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 VAR_DIR.mkdir(exist_ok=True)
@@ -25,6 +27,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
+    "unfold",  # the admin theme; before django.contrib.admin so its site and templates win
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -219,6 +222,17 @@ STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=True)
 STRIPE_HOLD_AMOUNT_MINOR = 100  # the 1.00 hold that proves a card works
 
 # --- Usage and billing defaults ------------------------------------------------------------
+# The finance admin (django-unfold): Tally's navigation, the finance dashboard as the index.
+UNFOLD = {
+    "SITE_TITLE": "Tally",
+    "SITE_HEADER": "Tally finance",
+    "SITE_SYMBOL": "account_balance",
+    "DASHBOARD_CALLBACK": "billing.admin_dashboard.dashboard_callback",
+    "SIDEBAR": {"show_search": True, "show_all_applications": False, "navigation": TALLY_NAVIGATION},
+}
+# The dashboard's top list leaves out teams whose billable credits this cycle are below this.
+TALLY_DASHBOARD_DUST_CREDITS = env("TALLY_DASHBOARD_DUST_CREDITS", default="1.00")
+
 TALLY_DEFAULT_SPENDING_LIMIT = env("TALLY_DEFAULT_SPENDING_LIMIT", default="500")
 # Threads (each with a database connection) the cycle-close job uses side by side.
 TALLY_CYCLE_CLOSE_WORKERS = env.int("TALLY_CYCLE_CLOSE_WORKERS", default=4)

@@ -51,11 +51,19 @@ class UsageEntry(TimeStampedModel):
                     kind__in=["workspace", "meter", "traffic", "creditnote", "invoice", "grantcoverage"]
                 ),
                 name="usageentry_kind_valid",
+                violation_error_message=(
+                    "A usage entry's kind is one of workspace, meter, traffic, creditnote, invoice or "
+                    "grantcoverage."
+                ),
             ),
             models.CheckConstraint(
                 condition=~models.Q(kind__in=["invoice", "creditnote", "grantcoverage"])
                 | models.Q(draft=False),
                 name="usageentry_only_usage_is_draft",
+                violation_error_message=(
+                    "Only usage (workspace, meter, traffic) can be a draft; credit notes, invoices and "
+                    "grant coverage are final."
+                ),
             ),
         ]
 
@@ -100,14 +108,21 @@ class CostCenter(TimeStampedModel):
         indexes = [models.Index(fields=["billing_strategy", "next_billing_time"], name="costcenter_due")]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(spending_limit__gte=0), name="costcenter_limit_not_negative"
+                condition=models.Q(spending_limit__gte=0),
+                name="costcenter_limit_not_negative",
+                violation_error_message=(
+                    "The spending limit cannot be negative; use 0 to block all billable usage."
+                ),
             ),
             models.CheckConstraint(
-                condition=models.Q(billing_strategy__in=["stripe", "other"]), name="costcenter_strategy_valid"
+                condition=models.Q(billing_strategy__in=["stripe", "other"]),
+                name="costcenter_strategy_valid",
+                violation_error_message="The billing strategy is either stripe or other.",
             ),
             models.CheckConstraint(
                 condition=models.Q(next_billing_time__gt=models.F("billing_cycle_start")),
                 name="costcenter_cycle_forward",
+                violation_error_message="The next billing time must be after the cycle start.",
             ),
         ]
 
@@ -131,7 +146,9 @@ class CostCenterVersion(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(spending_limit__gte=0), name="costcenterversion_limit_not_negative"
+                condition=models.Q(spending_limit__gte=0),
+                name="costcenterversion_limit_not_negative",
+                violation_error_message="The spending limit cannot be negative.",
             ),
         ]
 

@@ -33,12 +33,15 @@ class MeterRate(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["meter", "effective_from"], name="meterrate_unique_start"),
             models.CheckConstraint(
-                condition=models.Q(credits_per_unit__gte=0), name="meterrate_not_negative"
+                condition=models.Q(credits_per_unit__gte=0),
+                name="meterrate_not_negative",
+                violation_error_message="A rate cannot be negative; use 0 for free usage.",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.meter_id}: {self.credits_per_unit}/unit from {self.effective_from:%Y-%m-%d %H:%M}"
+        rate = f"{self.credits_per_unit.normalize():f}"  # 0.0015, not 0.001500000000000
+        return f"{self.meter_id}: {rate}/unit from {self.effective_from:%Y-%m-%d %H:%M}"
 
 
 class MeterEvent(models.Model):
@@ -61,7 +64,11 @@ class MeterEvent(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["attribution_id", "key"], name="meterevent_unique_key"),
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="meterevent_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0),
+                name="meterevent_amount_positive",
+                violation_error_message="A meter event's amount must be greater than 0.",
+            ),
         ]
         indexes = [
             models.Index(fields=["attribution_id", "meter", "occurred_at"], name="meterevent_attr_meter_time")
@@ -101,7 +108,9 @@ class MeterRollup(models.Model):
                 fields=["attribution_id", "meter", "minute"], name="meterrollup_unique_minute"
             ),
             models.CheckConstraint(
-                condition=models.Q(rated_total__lte=models.F("total")), name="meterrollup_rated_le_total"
+                condition=models.Q(rated_total__lte=models.F("total")),
+                name="meterrollup_rated_le_total",
+                violation_error_message="A rollup cannot have more rated than it has in total.",
             ),
         ]
         indexes = [

@@ -17,7 +17,9 @@ class WorkspaceClass(TimeStampedModel):
         verbose_name_plural = "workspace classes"
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(credits_per_minute__gte=0), name="workspaceclass_rate_not_negative"
+                condition=models.Q(credits_per_minute__gte=0),
+                name="workspaceclass_rate_not_negative",
+                violation_error_message="Credits per minute cannot be negative; use 0 for a free class.",
             ),
         ]
 
@@ -50,6 +52,7 @@ class WorkspaceInstance(TimeStampedModel):
                 condition=models.Q(stopped_time__isnull=True)
                 | models.Q(stopped_time__gte=models.F("started_at")),
                 name="wsinstance_stopped_after_start",
+                violation_error_message="A workspace instance cannot stop before it started.",
             ),
         ]
 

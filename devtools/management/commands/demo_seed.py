@@ -7,9 +7,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from billing.finance_group import FINANCE_GROUP
 from billing.models import Membership, Team
 from billing.services import membership_add
 from core.models import APIKey
@@ -50,12 +52,17 @@ class Command(BaseCommand):
         user_model = get_user_model()
         for username, is_staff, memberships in USERS:
             user, created = user_model.objects.get_or_create(
-                username=username,
-                defaults={"email": f"{username}@example.com", "is_staff": is_staff, "is_superuser": is_staff},
+                username=username, defaults={"email": f"{username}@example.com", "is_staff": is_staff}
             )
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save()
+            if is_staff:
+                # Finance staff are in the Finance group (billing's migration 0006), never superusers.
+                if user.is_superuser:
+                    user.is_superuser = False
+                    user.save(update_fields=["is_superuser"])
+                user.groups.add(Group.objects.get(name=FINANCE_GROUP))
             for slug, role in memberships:
                 membership_add(team=teams[slug], user=user, role=role)
         self._seed_usage(teams)
