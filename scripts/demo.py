@@ -42,6 +42,10 @@ def main() -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.setdefault("INTERNAL_SERVICE_TOKEN", "demo-internal-token")
     env.setdefault("TALLY_CELERY_LOG_LEVEL", "WARNING")  # one line per job run, from core.jobs
+    # A newcomer sees Tally's own 404/403/500 pages, not Django's debug pages (whitenoise serves
+    # the static files from the apps either way: WHITENOISE_USE_FINDERS). DJANGO_DEBUG=true
+    # brings the debug pages back.
+    env.setdefault("DJANGO_DEBUG", "false")
     (ROOT / "var" / "celery-broker").mkdir(parents=True, exist_ok=True)
     (ROOT / "var" / "celery-processed").mkdir(parents=True, exist_ok=True)
 

@@ -171,16 +171,24 @@ def localstripe_url():
     import shutil
     import subprocess
     import sys
+    import tempfile
     import time as _time
     import urllib.request
 
-    port = _free_port()
     binary = shutil.which("localstripe") or str(Path(sys.executable).with_name("localstripe"))
-    process = subprocess.Popen(
-        [binary, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = _time.monotonic() + 20
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the whole session, closed after it
+
+    def start():
+        port = _free_port()
+        return subprocess.Popen(
+            [binary, "--port", str(port)], stdout=log, stderr=log
+        ), f"http://127.0.0.1:{port}"
+
+    # A free port can be taken between choosing it and localstripe binding it (other suites share
+    # this machine): a process that exits at once is started again on another port.
+    process, url = start()
+    attempts = 1
+    deadline = _time.monotonic() + 60
     while True:
         try:
             request = urllib.request.Request(
@@ -189,13 +197,22 @@ def localstripe_url():
             urllib.request.urlopen(request, timeout=1).read()
             break
         except OSError:
+            if process.poll() is not None and attempts < 3:
+                process, url = start()
+                attempts += 1
+                continue
             if _time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("localstripe did not start") from None
+                log.seek(0)
+                tail = log.read()[-2000:].decode(errors="replace")
+                raise RuntimeError(
+                    f"localstripe did not start ({attempts} tries); it said:\n{tail}"
+                ) from None
             _time.sleep(0.2)
     yield url
     process.terminate()
     process.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture
