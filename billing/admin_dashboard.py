@@ -86,17 +86,18 @@ def _daily_billable(summaries: list[dict], today: date) -> list[tuple[date, Deci
 
 
 def _chart(labels: list[str], values: list[Decimal], label: str) -> str:
-    return json.dumps(
-        {
-            "labels": labels,
-            "datasets": [{"label": label, "data": [float(v) for v in values], "maxBarThickness": 28}],
-        }
+    """Chart.js data; the figures go in as exact decimal literals (never through a float)."""
+    data = "[" + ", ".join(format(value, "f") for value in values) + "]"
+    skeleton = json.dumps(
+        {"labels": labels, "datasets": [{"label": label, "data": "__DATA__", "maxBarThickness": 28}]}
     )
+    return skeleton.replace('"__DATA__"', data)
 
 
 def _chart_options(unit: str) -> str:
     return json.dumps(
         {
+            "animation": False,  # the figures at once (and in screenshots), not growing from zero
             "plugins": {"legend": {"display": False}},
             "scales": {
                 "x": {"grid": {"display": False}},
