@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from core.errors import ValidationFailed
 from core.money import ZERO
 from credits.engine import RolloverChildId
 from credits.models import GENERIC_FEATURE_KEY, Feature
@@ -189,7 +190,13 @@ def ledger_balance(*, attribution_id: str, at: datetime) -> LedgerBalance:
     `at` is rounded up to the whole minute (`cutline`). An attribution without a ledger has no
     grants: all its usage is overage. Features listed: `credits`, every feature with a grant in
     the period, and every (unarchived) meter feature whose meter has usage in the period.
+    A time before 1970 (where every ledger's history begins) is a 400.
     """
+    if at < ORIGIN:
+        raise ValidationFailed(
+            "at must not be before 1970-01-01T00:00:00Z: no ledger has a balance before then.",
+            code="invalid_time",
+        )
     at = cutline(at)
     with consistent_read():
         ledger, snapshot = ledger_and_snapshot(attribution_id, at)

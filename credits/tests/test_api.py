@@ -479,3 +479,14 @@ def test_listing_grants_reads_a_fixed_number_of_rows(internal_client, django_ass
 
     assert len(listed["results"]) == 10
     assert listed["pagination"] == {"page": 1, "per_page": 10, "total": 20, "total_pages": 2}
+
+
+def test_a_balance_before_1970_is_a_400_not_a_500(internal_client):
+    # Found by fuzzing: at=1900-10-22 made the engine compute a period ending before it began.
+    who = new_attribution_id()
+    post_grant(internal_client, who, amount="100", effective_at=z(T0))
+    response = internal_client.get(f"/api/v1/ledgers/{who}/balance", {"at": "1900-10-22T00:00:00Z"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_time"
+    at_the_epoch = internal_client.get(f"/api/v1/ledgers/{who}/balance", {"at": "1970-01-01T00:00:00Z"})
+    assert at_the_epoch.status_code == 200
