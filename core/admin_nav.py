@@ -37,6 +37,12 @@ TALLY_NAVIGATION = [
         "Billing",
         {"title": "Finance dashboard", "icon": "monitoring", "link": reverse_lazy("admin:index")},
         item("Teams", "groups", "billing.team"),
+        {
+            "title": "Usage from unregistered payers",
+            "icon": "person_search",
+            "link": reverse_lazy("admin:billing_team_unregistered_payers"),
+            "permission": can_view("billing.team"),
+        },
         item("Memberships", "badge", "billing.membership"),
         item("Cost centers", "account_balance_wallet", "usage.costcenter"),
         item("Disputes (blocks)", "gavel", "billing.disputeblock"),

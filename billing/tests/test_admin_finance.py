@@ -84,6 +84,7 @@ def test_the_sidebar_groups_tally_and_hides_what_finance_may_not_open(client, fi
     for group in ["Billing", "Credits", "Usage", "Traffic", "Audit", "Stripe", "System"]:
         assert f"{group}\n" in html or f">{group}<" in html
     assert "/admin/djstripe/invoice/" in html and "/admin/core/jobrun/" in html
+    assert "/admin/billing/team/unregistered-payers/" in html  # one step from the sidebar
     assert "/admin/auth/user/" not in html
     assert "/admin/djstripe/product/" not in html  # dj-stripe collapsed to what finance uses
 
