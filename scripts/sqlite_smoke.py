@@ -239,11 +239,19 @@ def smoke(tmp: Path, generator) -> None:
     page = page_client.get(f"/teams/{acme.slug}/billing/")
     check("GET /teams/acme/billing/ as alice answers 200", page.status_code == 200, str(page.status_code))
     html = page.content.decode()
-    check(
-        f"the billing page shows the balance {expected}",
-        f'id="balance">{expected}<' in html,
-        "figure not found on the page",
-    )
+    billable = api.get(f"/api/v1/billing/{who}/billable")
+    if check(
+        f"GET /api/v1/billing/{who}/billable answers 200",
+        billable.status_code == 200,
+        str(billable.status_code),
+    ):
+        exact = billable.json()["billable_credits"]
+        # The page shows 2 places; the exact 6-place value is its title, one hover away.
+        check(
+            f"the billing page shows the API's billable credits {exact}",
+            f'<span id="billable"><span class="exact" title="{exact}">' in html,
+            "figure not found on the page",
+        )
 
 
 def main() -> int:
