@@ -52,6 +52,21 @@ def service(fn: F) -> F:
     return _marked(durable_transaction()(fn), DURABLE)
 
 
+def service_of(part: F, *, name: str) -> F:
+    """The durable service built from a `*_in_callers_transaction` part: the same keyword
+    signature and docstring, in its own transaction (`grant_create = service_of(
+    grant_create_in_callers_transaction, name="grant_create")`), so the two never drift."""
+    body = part.__wrapped__  # the part without its "inside a transaction" guard
+
+    @functools.wraps(body)
+    def public(*args, **kwargs):
+        return body(*args, **kwargs)
+
+    public.__name__ = name
+    public.__qualname__ = name
+    return service(public)
+
+
 def service_opening_its_transaction(fn: F) -> F:
     return _marked(fn, OPENS_ITS_TRANSACTION)
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from core.errors import ApplicationError
 from core.money import ZERO, format_credits
 from core.months import cycle_advance
-from core.services_tx import job, runs_in_callers_transaction, service
+from core.services_tx import job, runs_in_callers_transaction, service_of
 from core.timeutils import format_rfc3339
 from credits.models import Ledger
 from credits.selectors.coverage import cycle_credits_covered
@@ -98,10 +98,7 @@ def cycle_close_in_callers_transaction(
     return CycleClose(attribution_id, closed_from, new_start, covered, invoiced)
 
 
-@service
-def cycle_close(*, attribution_id: str, now: datetime | None = None) -> CycleClose | None:
-    """One cost center's cycle close, its own transaction; None when it was not due."""
-    return cycle_close_in_callers_transaction(attribution_id=attribution_id, now=now)
+cycle_close = service_of(cycle_close_in_callers_transaction, name="cycle_close")
 
 
 def _close_one(attribution_id: str, now: datetime) -> tuple[str, CycleClose | None]:

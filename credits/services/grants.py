@@ -10,7 +10,7 @@ from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
-from core.services_tx import runs_in_callers_transaction, service, writes_nothing
+from core.services_tx import runs_in_callers_transaction, service, service_of, writes_nothing
 from core.timeutils import format_rfc3339
 from credits.engine import MAX_PRIORITY, truncate_to_minute
 from credits.engine import expiration_to_expires_at as engine_expires_at
@@ -185,37 +185,7 @@ def grant_create_in_callers_transaction(
     return grant
 
 
-@service
-def grant_create(
-    *,
-    attribution_id: str,
-    amount: Decimal | int | str,
-    feature_key: str | None = None,
-    priority: int = 1,
-    effective_at: datetime | None = None,
-    expiration_count: int | None = None,
-    expiration_unit: str | None = None,
-    rollover_type: str | None = None,
-    rollover_max_amount: Decimal | int | str | None = None,
-    rollover_min_amount: Decimal | int | str | None = None,
-    metadata: dict | None = None,
-    now: datetime | None = None,
-) -> Grant:
-    """A grant on the attribution's ledger (`grant_create_in_callers_transaction`)."""
-    return grant_create_in_callers_transaction(
-        attribution_id=attribution_id,
-        amount=amount,
-        feature_key=feature_key,
-        priority=priority,
-        effective_at=effective_at,
-        expiration_count=expiration_count,
-        expiration_unit=expiration_unit,
-        rollover_type=rollover_type,
-        rollover_max_amount=rollover_max_amount,
-        rollover_min_amount=rollover_min_amount,
-        metadata=metadata,
-        now=now,
-    )
+grant_create = service_of(grant_create_in_callers_transaction, name="grant_create")
 
 
 @service

@@ -9,7 +9,7 @@ from audit.services import audit_record
 from core.attribution import normalize_attribution_id
 from core.errors import Conflict, ValidationFailed
 from core.money import ZERO, format_credits
-from core.services_tx import runs_in_callers_transaction, service
+from core.services_tx import runs_in_callers_transaction, service_of
 from core.timeutils import format_rfc3339
 from credits.engine import RolloverChildId, truncate_to_minute
 from credits.models import BalanceSnapshot, Grant, Reset
@@ -121,15 +121,4 @@ def ledger_reset_in_callers_transaction(
     return LedgerResetOutcome(reset=reset, rollover_grants=list(children.values()), snapshot=snapshot)
 
 
-@service
-def ledger_reset(
-    *,
-    attribution_id: str,
-    effective_at: datetime | None = None,
-    now: datetime | None = None,
-    created_by: str = "",
-) -> LedgerResetOutcome:
-    """Reset the attribution's ledger (`ledger_reset_in_callers_transaction`)."""
-    return ledger_reset_in_callers_transaction(
-        attribution_id=attribution_id, effective_at=effective_at, now=now, created_by=created_by
-    )
+ledger_reset = service_of(ledger_reset_in_callers_transaction, name="ledger_reset")

@@ -18,7 +18,7 @@ from core.errors import ValidationFailed
 from core.money import ZERO, format_credits
 from core.months import add_months, cycle_advance
 from core.params import parse_credits
-from core.services_tx import runs_in_callers_transaction, service
+from core.services_tx import runs_in_callers_transaction, service, service_of
 from core.timeutils import format_rfc3339
 from usage.hooks import ensure_registered_payer, registered_payers
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
@@ -364,52 +364,20 @@ def cost_center_unblock_in_callers_transaction(
 # The services: each one durable transaction around its part above.
 
 
-@service
-def cost_center_set(
-    *,
-    attribution_id: str,
-    spending_limit: Decimal | int | str | None = None,
-    billing_strategy: str | None = None,
-    changed_by: str = "",
-    now: datetime | None = None,
-) -> CostCenter:
-    """SetCostCenter (`cost_center_set_in_callers_transaction`)."""
-    return cost_center_set_in_callers_transaction(
-        attribution_id=attribution_id,
-        spending_limit=spending_limit,
-        billing_strategy=billing_strategy,
-        changed_by=changed_by,
-        now=now,
-    )
+cost_center_set = service_of(cost_center_set_in_callers_transaction, name="cost_center_set")
 
 
-@service
-def cost_center_close_cycle(
-    *, attribution_id: str, now: datetime | None = None, covered_in_new_cycle: Decimal = ZERO
-) -> CostCenterCycleClose | None:
-    """The cost center's part of cycle close on its own (`cost_center_close_cycle_in_callers_transaction`)."""
-    return cost_center_close_cycle_in_callers_transaction(
-        attribution_id=attribution_id, now=now, covered_in_new_cycle=covered_in_new_cycle
-    )
+cost_center_close_cycle = service_of(
+    cost_center_close_cycle_in_callers_transaction, name="cost_center_close_cycle"
+)
 
 
-@service
-def cost_center_start_cycle(*, attribution_id: str, start: datetime, reason: str) -> CostCenter:
-    """A new cycle at `start` (`cost_center_start_cycle_in_callers_transaction`)."""
-    return cost_center_start_cycle_in_callers_transaction(
-        attribution_id=attribution_id, start=start, reason=reason
-    )
+cost_center_start_cycle = service_of(
+    cost_center_start_cycle_in_callers_transaction, name="cost_center_start_cycle"
+)
 
 
-@service
-def cost_center_block(*, attribution_id: str, reason: str, now: datetime | None = None) -> CostCenter:
-    """Deny usage until unblocked (`cost_center_block_in_callers_transaction`)."""
-    return cost_center_block_in_callers_transaction(attribution_id=attribution_id, reason=reason, now=now)
+cost_center_block = service_of(cost_center_block_in_callers_transaction, name="cost_center_block")
 
 
-@service
-def cost_center_unblock(*, attribution_id: str, reason: str, changed_by: str = "") -> CostCenter:
-    """Allow usage again (`cost_center_unblock_in_callers_transaction`)."""
-    return cost_center_unblock_in_callers_transaction(
-        attribution_id=attribution_id, reason=reason, changed_by=changed_by
-    )
+cost_center_unblock = service_of(cost_center_unblock_in_callers_transaction, name="cost_center_unblock")

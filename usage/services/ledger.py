@@ -9,7 +9,7 @@ from core.attribution import normalize_attribution_id
 from core.errors import ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
-from core.services_tx import runs_in_callers_transaction, service
+from core.services_tx import runs_in_callers_transaction, service, service_of
 from usage.hooks import ensure_registered_payer
 from usage.models import UsageEntry
 from usage.services.cost_centers import cost_centers_create_missing
@@ -117,24 +117,6 @@ def ledger_entry_write_once_in_callers_transaction(
     return entry, created
 
 
-@service
-def ledger_entry_write_once(
-    *,
-    attribution_id: str,
-    object_id: str,
-    kind: str,
-    credits: Decimal,
-    effective_time: datetime,
-    description: str,
-    metadata: dict | None = None,
-) -> tuple[UsageEntry, bool]:
-    """A final entry written at most once (`ledger_entry_write_once_in_callers_transaction`)."""
-    return ledger_entry_write_once_in_callers_transaction(
-        attribution_id=attribution_id,
-        object_id=object_id,
-        kind=kind,
-        credits=credits,
-        effective_time=effective_time,
-        description=description,
-        metadata=metadata,
-    )
+ledger_entry_write_once = service_of(
+    ledger_entry_write_once_in_callers_transaction, name="ledger_entry_write_once"
+)
