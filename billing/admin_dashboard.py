@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -59,18 +59,23 @@ def _daily_billable(summaries: list[dict], today: date) -> list[tuple[date, Deci
     )
     for row in rows:
         per_payer.setdefault(row["attribution_id"], {})[row["day"]] = row["credits"]
-    # Entries before a payer's own cycle start belong to its previous cycle: read them per payer.
+    # Entries before a payer's own cycle start belong to its previous cycle: each payer's cycle
+    # usage since its own start, all payers in one GROUP BY.
+    in_own_cycle = Q()
+    for attribution_id, cycle_start in starts.items():
+        in_own_cycle |= Q(attribution_id=attribution_id, effective_time__gte=cycle_start)
+    cycle_usage_of = dict(
+        UsageEntry.objects.filter(in_own_cycle)
+        .values("attribution_id")
+        .annotate(total=Sum("credits"))
+        .values_list("attribution_id", "total")
+    )
     totals = dict.fromkeys(_days(first, today), ZERO)
     for summary in summaries:
         usage_by_day = per_payer.get(summary["attribution_id"], {})
         cycle_start = summary["cycle_start"]
         own_days = _days(max(cycle_start.date(), first), today)
-        cycle_usage = (
-            UsageEntry.objects.filter(
-                attribution_id=summary["attribution_id"], effective_time__gte=cycle_start
-            ).aggregate(total=Sum("credits"))["total"]
-            or ZERO
-        )
+        cycle_usage = cycle_usage_of.get(summary["attribution_id"]) or ZERO
         carry = summary["balance"] - cycle_usage  # unbilled credits from before the cycle
         billable_total = max(summary["billable_credits"], ZERO)
         covered = summary["covered_by_grants"]
