@@ -22,7 +22,7 @@ from unfold.admin import StackedInline as UnfoldStackedInline
 from unfold.admin import TabularInline as UnfoldTabularInline
 
 from core.fields import RateField
-from core.money import format_credits
+from core.money import format_credits, format_credits_for_people
 
 
 class _Echo:
@@ -48,7 +48,7 @@ def stream_csv(filename: str, header: Sequence[str], rows: Iterable[Sequence]) -
 
 def credits_short(value) -> str:
     """Credits as people read them: 2 places with thousands separators ("12,345.68")."""
-    return f"{Decimal(value):,.2f}"
+    return format_credits_for_people(value)
 
 
 def money(value) -> str:

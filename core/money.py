@@ -7,7 +7,7 @@ Pure: no Django, no ORM (the pricers and the burn-down engine build on it). The 
 that store credits and rates are in core.fields.
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 CREDITS_PLACES = 6
 CREDITS_MAX_DIGITS = 24
@@ -60,3 +60,12 @@ def to_credits(value: Decimal | int | str) -> Decimal:
 def format_credits(value: Decimal | int | str) -> str:
     """The JSON form of credits: a string with exactly 6 places, e.g. "12.500000"."""
     return f"{quantize_credits(value):.{CREDITS_PLACES}f}"
+
+
+CENT = Decimal("0.01")
+
+
+def format_credits_for_people(value: Decimal | int | str) -> str:
+    """Credits as pages and the admin show them: 2 places, thousands separators, rounded half
+    up from the exact value ("1,234.57"); the exact 6 places stay in the API, CSV and a title."""
+    return f"{to_decimal(value).quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"

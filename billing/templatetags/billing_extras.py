@@ -1,13 +1,11 @@
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils.html import format_html
 
-from core.money import format_credits, to_decimal
+from core.money import format_credits, format_credits_for_people, to_decimal
 
 register = template.Library()
-
-CENT = Decimal("0.01")
 
 
 def _decimal(value) -> Decimal | None:
@@ -33,7 +31,7 @@ def amount(value) -> str:
     number = _decimal(value)
     if number is None:
         return "—"
-    return f"{number.quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
+    return format_credits_for_people(number)
 
 
 @register.filter

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.fields import CreditsField
-from core.money import format_credits, quantize_credits, to_credits
+from core.money import format_credits, format_credits_for_people, quantize_credits, to_credits
 
 
 class CreditsProbe(models.Model):
@@ -102,3 +102,11 @@ def test_quantize_is_idempotent_and_close(value):
     once = quantize_credits(value)
     assert quantize_credits(once) == once
     assert abs(once - value) <= Decimal("0.0000005")
+
+
+@pytest.mark.parametrize(
+    ("exact", "for_people"),
+    [("1234.5678", "1,234.57"), ("0.125", "0.13"), ("-0.125", "-0.13"), ("1000000", "1,000,000.00")],
+)
+def test_pages_and_the_admin_show_two_places_rounded_half_up_with_separators(exact, for_people):
+    assert format_credits_for_people(exact) == for_people
