@@ -274,3 +274,68 @@ class GrantUsage(models.Model):
 
     def __str__(self) -> str:
         return f"grant {self.grant_id} paid {self.amount}"
+
+
+class AllowanceTemplate(TimeStampedModel):
+    """Credits an attribution receives every billing cycle ("200 credits every cycle").
+
+    The cycle-close job issues one grant per active template for each new cycle, in the
+    transaction of the reset (AllowanceIssue keeps it to once per cycle); the grant starts at
+    the cycle start and, with `expires_at_cycle_end`, ends with the cycle.
+    """
+
+    attribution_id = models.CharField(max_length=ATTRIBUTION_MAX_LENGTH, db_index=True)
+    name = models.CharField(max_length=200, blank=True)
+    amount = CreditsField()
+    feature = models.ForeignKey(
+        Feature,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="allowance_templates",
+        help_text="Empty: the allowance pays for rated usage credits.",
+    )
+    priority = models.PositiveSmallIntegerField(default=5, help_text="0 to 255, lower burns first.")
+    expires_at_cycle_end = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["attribution_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0),
+                name="credits_allowance_amount_positive",
+                violation_error_message="An allowance's amount must be greater than 0.",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=0, priority__lte=MAX_PRIORITY),
+                name="credits_allowance_priority_range",
+                violation_error_message="The priority must be between 0 and 255 (lower burns first).",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.amount} every cycle for {self.attribution_id}"
+
+
+class AllowanceIssue(models.Model):
+    """One template issued for one cycle: the grant it became. Unique per (template, cycle)."""
+
+    template = models.ForeignKey(AllowanceTemplate, on_delete=models.PROTECT, related_name="issues")
+    cycle_start = models.DateTimeField()
+    grant = models.OneToOneField(Grant, on_delete=models.PROTECT, related_name="allowance_issue")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template", "-cycle_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "cycle_start"],
+                name="credits_allowance_once_per_cycle",
+                violation_error_message="This allowance was already issued for this cycle.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} for the cycle from {self.cycle_start:%Y-%m-%d %H:%M}"

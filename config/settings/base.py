@@ -221,6 +221,28 @@ STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", default="tally_credits"
 STRIPE_AUTOMATIC_TAX = env.bool("STRIPE_AUTOMATIC_TAX", default=True)
 STRIPE_HOLD_AMOUNT_MINOR = 100  # the 1.00 hold that proves a card works
 
+# Self-service credits (docs/billing.md, "Buying credits" and "Auto-recharge"). Per currency:
+# the price of one credit in minor units, the smallest and largest purchase and the packages the
+# page offers, all in whole credits. JSON, e.g. {"eur": {"unit_amount_minor": 36, "minimum": 100,
+# "maximum": 100000, "packages": [500, 2000, 10000]}}.
+TALLY_CREDIT_PURCHASE = env.json(
+    "TALLY_CREDIT_PURCHASE",
+    default={
+        "eur": {"unit_amount_minor": 36, "minimum": 100, "maximum": 100000, "packages": [500, 2000, 10000]},
+        "usd": {"unit_amount_minor": 40, "minimum": 100, "maximum": 100000, "packages": [500, 2000, 10000]},
+    },
+)
+# The grants bought credits become: their priority (lower burns first) and expiry ("" none,
+# else "<count> <unit>" in the engine's units, e.g. "12 MONTH").
+TALLY_TOPUP_PRIORITY = env.int("TALLY_TOPUP_PRIORITY", default=10)
+TALLY_TOPUP_EXPIRATION = env("TALLY_TOPUP_EXPIRATION", default="12 MONTH")
+# Auto-recharge: a failed charge waits BACKOFF_MINUTES * 2^(failures-1) before the next try;
+# after MAX_FAILURES in a row auto-recharge turns itself off and tells the owners.
+TALLY_RECHARGE_BACKOFF_MINUTES = env.int("TALLY_RECHARGE_BACKOFF_MINUTES", default=15)
+TALLY_RECHARGE_MAX_FAILURES = env.int("TALLY_RECHARGE_MAX_FAILURES", default=3)
+# Where Stripe Checkout returns the customer (the team page is appended); "" = the request's host.
+TALLY_PUBLIC_URL = env("TALLY_PUBLIC_URL", default="")
+
 # --- Usage and billing defaults ------------------------------------------------------------
 # The finance admin (django-unfold): Tally's navigation, the finance dashboard as the index.
 UNFOLD = {

@@ -96,6 +96,10 @@ class CostCenter(TimeStampedModel):
 
     attribution_id = models.CharField(max_length=64, unique=True)
     spending_limit = CreditsField(help_text="Credits per billing cycle.")
+    # The team's own budget, at most finance's spending limit (the ceiling); None: none set.
+    team_budget = CreditsField(
+        null=True, blank=True, help_text="The team's own limit per cycle, at most the spending limit."
+    )
     billing_strategy = models.CharField(max_length=10, choices=BillingStrategy.choices, default="other")
     billing_cycle_start = models.DateTimeField()
     next_billing_time = models.DateTimeField()
@@ -120,6 +124,11 @@ class CostCenter(TimeStampedModel):
                 violation_error_message="The billing strategy is either stripe or other.",
             ),
             models.CheckConstraint(
+                condition=models.Q(team_budget__isnull=True) | models.Q(team_budget__gte=0),
+                name="costcenter_team_budget_not_negative",
+                violation_error_message="A team's budget cannot be negative.",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(next_billing_time__gt=models.F("billing_cycle_start")),
                 name="costcenter_cycle_forward",
                 violation_error_message="The next billing time must be after the cycle start.",
@@ -135,6 +144,7 @@ class CostCenterVersion(models.Model):
 
     cost_center = models.ForeignKey(CostCenter, on_delete=models.CASCADE, related_name="versions")
     spending_limit = CreditsField()
+    team_budget = CreditsField(null=True, blank=True)
     billing_strategy = models.CharField(max_length=10, choices=BillingStrategy.choices)
     billing_cycle_start = models.DateTimeField()
     next_billing_time = models.DateTimeField()
