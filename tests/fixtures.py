@@ -130,6 +130,35 @@ def stripe_webhook_endpoint(stripe_account):
     )
 
 
+@pytest.fixture
+def deliver_webhook(client, stripe_webhook_endpoint):
+    """Deliver a Stripe event to dj-stripe's real endpoint, signed as Stripe signs it.
+
+    `secret` signs with another secret (a forgery), `timestamp` dates the signature (a stale
+    one), `signed=False` sends no signature at all.
+    """
+    import json
+
+    from tests.stripe_fake import sign_webhook
+
+    def send(event: dict, *, secret: str | None = None, timestamp: int | None = None, signed: bool = True):
+        body = json.dumps(event)
+        headers = {}
+        if signed:
+            headers["HTTP_STRIPE_SIGNATURE"] = sign_webhook(
+                body, secret or stripe_webhook_endpoint.secret, timestamp=timestamp
+            )
+        client.raise_request_exception = False
+        return client.post(
+            f"/stripe/webhook/{stripe_webhook_endpoint.djstripe_uuid}/",
+            data=body,
+            content_type="application/json",
+            **headers,
+        )
+
+    return send
+
+
 SEED_MIGRATIONS = ("usage.migrations.0003_seed_workspace_classes", "usage.migrations.0007_seed_meters")
 
 

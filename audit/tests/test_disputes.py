@@ -1,30 +1,19 @@
 """A Stripe dispute blocks the team (recorded as the webhook's doing); finance staff resolve it
 in the admin (recorded as theirs)."""
 
-import json
-
 import pytest
 
 from audit.models import AuditEvent
 from billing.models import DisputeBlock
 from billing.services.stripe_ops import customer_create
-from tests.stripe_fake import event_payload, sign_webhook
+from tests.stripe_fake import event_payload
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def deliver(client, stripe_webhook_endpoint):
-    def send(event: dict):
-        body = json.dumps(event)
-        return client.post(
-            f"/stripe/webhook/{stripe_webhook_endpoint.djstripe_uuid}/",
-            data=body,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=sign_webhook(body, stripe_webhook_endpoint.secret),
-        )
-
-    return send
+def deliver(deliver_webhook):
+    return deliver_webhook
 
 
 def test_a_dispute_blocked_by_stripe_and_resolved_by_staff(deliver, stripe_fake, team, client, staff_user):

@@ -1,6 +1,5 @@
 """Stripe webhooks through dj-stripe's real endpoint, signed with Stripe's scheme."""
 
-import json
 import time
 from decimal import Decimal
 
@@ -9,7 +8,7 @@ import pytest
 from billing.models import DisputeBlock, WebhookOutcome
 from billing.services.stripe_ops import customer_create
 from core.tests.prometheus import sample, scrape
-from tests.stripe_fake import event_payload, sign_webhook
+from tests.stripe_fake import event_payload
 from usage.models import CostCenter, UsageEntry
 from usage.selectors import usage_balance
 from usage.tests.factories import UsageEntryFactory
@@ -18,23 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def deliver(client, stripe_webhook_endpoint):
-    def send(event: dict, *, secret: str | None = None, timestamp: int | None = None, signed: bool = True):
-        body = json.dumps(event)
-        headers = {}
-        if signed:
-            headers["HTTP_STRIPE_SIGNATURE"] = sign_webhook(
-                body, secret or stripe_webhook_endpoint.secret, timestamp=timestamp
-            )
-        client.raise_request_exception = False
-        return client.post(
-            f"/stripe/webhook/{stripe_webhook_endpoint.djstripe_uuid}/",
-            data=body,
-            content_type="application/json",
-            **headers,
-        )
-
-    return send
+def deliver(deliver_webhook):
+    return deliver_webhook
 
 
 @pytest.fixture
