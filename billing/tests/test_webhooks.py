@@ -219,3 +219,19 @@ def test_a_failing_handler_is_counted_as_an_error_with_its_stripe_call(
         _moved(before, after, "tally_stripe_webhooks_total", type="invoice.finalized", outcome="error") == 1
     )
     assert _moved(before, after, "tally_stripe_calls_total", resource="invoice.retrieve", status="error") == 1
+
+
+def test_a_customer_known_only_to_stripe_is_resolved_from_stripes_metadata(stripe_fake, team):
+    """No local dj-stripe copy yet (a webhook can arrive before the sync): Stripe's metadata answers."""
+    import stripe
+    from django.conf import settings
+
+    from billing.services.stripe_ops import attribution_for_customer
+
+    remote = stripe.Customer.create(
+        email="billing@acme.test",
+        metadata={"attributionId": team.attribution_id},
+        api_key=settings.STRIPE_TEST_SECRET_KEY,
+    )
+    assert attribution_for_customer(remote["id"]) == team.attribution_id
+    assert attribution_for_customer("cus_nobody") is None
