@@ -58,7 +58,7 @@ class CreditPurchaseListCreateApi(APIView):
     pagination_class = PagePagination
 
     class InputSerializer(StrictInputSerializer):
-        credits = serializers.JSONField(help_text='Whole credits to buy, e.g. "500".')
+        credits = CreditsSerializerField(help_text='Whole credits to buy, e.g. "500".')
         success_url = serializers.URLField(required=False, max_length=2000)
         cancel_url = serializers.URLField(required=False, max_length=2000)
 
