@@ -67,7 +67,7 @@ def _whole_credits(value: object) -> Decimal:
     credits = parse_credits(value, field="credits")
     if credits <= 0 or credits != credits.to_integral_value():
         raise ValidationFailed(
-            'credits must be a whole number of credits greater than zero (e.g. "500").',
+            "credits must be a whole number of credits greater than zero, e.g. 500.",
             code="invalid_credits",
         )
     return credits
