@@ -120,13 +120,12 @@ def test_coming_back_from_checkout_says_what_happened(client, team, owner, custo
 
 
 def test_finance_sees_purchases_by_team_name_with_money_and_status(
-    client, team, staff_user, customer, stripe_fake, deliver_webhook
+    client, team, customer, stripe_fake, deliver_webhook
 ):
-    from django.contrib.auth.models import Permission
+    from billing.tests.factories import FinanceUserFactory
 
     purchase = buy_and_pay(team, stripe_fake, deliver_webhook, "2000")
-    staff_user.user_permissions.add(*Permission.objects.filter(codename="view_creditpurchase"))
-    client.force_login(staff_user)
+    client.force_login(FinanceUserFactory())
     listing = client.get("/admin/billing/creditpurchase/")
     assert listing.status_code == 200
     html = listing.content.decode()
@@ -140,3 +139,23 @@ def test_finance_sees_purchases_by_team_name_with_money_and_status(
     detail = client.get(f"/admin/billing/creditpurchase/{purchase.pk}/change/")
     assert detail.status_code == 200
     assert client.get("/admin/billing/creditpurchase/add/").status_code == 403
+
+
+def test_the_database_refuses_a_paid_purchase_without_a_grant_and_a_second_row_per_session():
+    from django.db import IntegrityError, transaction
+
+    from billing.tests.factories import CreditPurchaseFactory
+
+    for bad in (
+        {"status": "paid"},
+        {"status": "refunded"},
+        {"credits": 0},
+        {"amount_minor": 0},
+        {"status": "lost"},
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            CreditPurchaseFactory(**bad)
+    CreditPurchaseFactory(session_id="cs_test_once")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditPurchaseFactory(session_id="cs_test_once")
+    assert CreditPurchase.objects.count() == 1
