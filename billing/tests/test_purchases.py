@@ -186,26 +186,26 @@ def test_completed_but_unpaid_waits_and_async_success_then_grants(start, stripe_
 
 
 def test_expired_and_failed_sessions_grant_nothing(start, stripe_fake, deliver_webhook):
+    import stripe
+
     expired = start("500")
-    stripe_fake.expire_session(expired.session_id)
+    expired_session = stripe.checkout.Session.expire(
+        expired.session_id, api_key=settings.STRIPE_TEST_SECRET_KEY
+    )
+    assert expired_session["status"] == "expired"
     failed = start("1000")
-    stripe_fake.session(failed.session_id).update(status="complete")
+    stripe_fake.session(failed.session_id).update(status="complete")  # a bank debit that bounced
+    failed_session = stripe.checkout.Session.retrieve(
+        failed.session_id, api_key=settings.STRIPE_TEST_SECRET_KEY
+    )
 
     assert (
-        deliver_webhook(
-            event_payload(
-                "checkout.session.expired",
-                stripe_fake.public_session(stripe_fake.session(expired.session_id)),
-            )
-        ).status_code
+        deliver_webhook(event_payload("checkout.session.expired", expired_session.to_dict())).status_code
         == 200
     )
     assert (
         deliver_webhook(
-            event_payload(
-                "checkout.session.async_payment_failed",
-                stripe_fake.public_session(stripe_fake.session(failed.session_id)),
-            )
+            event_payload("checkout.session.async_payment_failed", failed_session.to_dict())
         ).status_code
         == 200
     )
@@ -214,6 +214,13 @@ def test_expired_and_failed_sessions_grant_nothing(start, stripe_fake, deliver_w
     failed.refresh_from_db()
     assert (expired.status, failed.status) == ("expired", "failed")
     assert not Grant.objects.exists()
+    listed = stripe.checkout.Session.list(
+        customer=failed_session["customer"], api_key=settings.STRIPE_TEST_SECRET_KEY
+    )
+    assert {s["id"]: s["status"] for s in listed["data"]} == {
+        expired.session_id: "expired",
+        failed.session_id: "complete",
+    }
 
 
 def test_the_handler_trusts_stripe_not_the_payload(start, stripe_fake, deliver_webhook):
