@@ -217,6 +217,15 @@ class CheckoutSessions:
                     {"Content-Type": "text/plain; charset=utf-8"},
                     b"This checkout session has expired.",
                 )
+            if not self.webhook_url:
+                return (
+                    500,
+                    {"Content-Type": "text/plain; charset=utf-8"},
+                    (
+                        b"The Stripe stand-in has no webhook_url: set StripeFake.webhook_url to Tally's"
+                        b" /stripe/webhook/<uuid>/ endpoint so a payment can be confirmed."
+                    ),
+                )
             paid = self.mark_session_paid(session_id)
             self.last_delivery_status = self.deliver("checkout.session.completed", paid)
             return 303, {"Location": session["success_url"] or "/"}, b""

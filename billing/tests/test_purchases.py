@@ -361,3 +361,25 @@ def test_a_refund_of_a_charge_that_paid_no_purchase_is_ignored(stripe_fake, cust
     assert (
         WebhookOutcome.objects.get(event_id=event["id"], handler="credit_purchase_refund").status == "ignored"
     )
+
+
+def test_the_test_mode_pay_page_says_what_it_is_and_refuses_to_pay_with_nobody_to_tell(start, stripe_fake):
+    import requests
+
+    purchase = start("500")
+    page = requests.get(purchase.checkout_url, timeout=30)
+    assert page.status_code == 200
+    assert "TEST MODE — Tally's local Stripe stand-in" in page.text
+    assert "Pay 180.00 EUR" in page.text
+    refused = requests.post(purchase.checkout_url, data={"action": "pay"}, allow_redirects=False, timeout=30)
+    assert refused.status_code == 500
+    assert "no webhook_url" in refused.text
+    assert stripe_fake.session(purchase.session_id)["payment_status"] == "unpaid"
+    cancelled = requests.post(
+        purchase.checkout_url, data={"action": "cancel"}, allow_redirects=False, timeout=30
+    )
+    assert (cancelled.status_code, cancelled.headers["Location"]) == (
+        303,
+        "https://tally.test/teams/acme/billing/?purchase=cancelled",
+    )
+    assert requests.get(f"{stripe_fake.url}/pay/cs_test_nosuch", timeout=30).status_code == 404
