@@ -29,7 +29,7 @@ from billing.models import CreditPurchase
 from billing.selectors import credit_purchase_terms, customer_for_attribution, preferred_currency
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import normalize_attribution_id
-from core.errors import Conflict, ValidationFailed
+from core.errors import ApplicationError, Conflict, ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
 from core.services_tx import (
@@ -189,8 +189,8 @@ def _locked_purchase(session) -> CreditPurchase | None:
     try:
         credits = _whole_credits(metadata.get("credits"))
         attribution_id = normalize_attribution_id(metadata.get("attributionId", ""))
-    except Exception:
-        return None
+    except (ApplicationError, TypeError, ValueError):
+        return None  # metadata that names no purchase we could have started
     try:
         with transaction.atomic():  # a savepoint: losing the race to insert, lock the winner's row
             CreditPurchase.objects.create(

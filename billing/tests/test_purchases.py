@@ -383,3 +383,26 @@ def test_the_test_mode_pay_page_says_what_it_is_and_refuses_to_pay_with_nobody_t
         "https://tally.test/teams/acme/billing/?purchase=cancelled",
     )
     assert requests.get(f"{stripe_fake.url}/pay/cs_test_nosuch", timeout=30).status_code == 404
+
+
+def test_a_session_naming_a_purchase_but_no_payer_we_know_is_ignored(stripe_fake, customer, deliver_webhook):
+    import stripe
+
+    odd = stripe.checkout.Session.create(
+        mode="payment",
+        customer=customer.id,
+        line_items=[
+            {
+                "quantity": 1,
+                "price_data": {"currency": "eur", "unit_amount": 3600, "product_data": {"name": "x"}},
+            }
+        ],
+        metadata={"purchase": "cp_made_up", "attributionId": "not-an-attribution", "credits": "100"},
+        success_url="https://t/ok",
+        api_key=settings.STRIPE_TEST_SECRET_KEY,
+    )
+    event = event_payload("checkout.session.completed", stripe_fake.mark_session_paid(odd["id"]))
+    assert deliver_webhook(event).status_code == 200
+    assert WebhookOutcome.objects.get(event_id=event["id"], handler="credit_purchase").status == "ignored"
+    assert not CreditPurchase.objects.exists()
+    assert not Grant.objects.exists()
