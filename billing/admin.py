@@ -7,7 +7,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from djstripe.models import Invoice, Subscription
 
-from billing.models import DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
+from billing.models import CreditPurchase, DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
+from billing.pages import Money as PageMoney
+from billing.pages import from_minor_units
 from billing.selectors import (
     billable_credits,
     customer_for_attribution,
@@ -338,3 +340,41 @@ class UsageReportAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
+
+
+# --- Credit purchases (docs/billing.md, "Buying credits") -----------------------------------
+@admin.register(CreditPurchase)
+class CreditPurchaseAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    """What owners bought through Stripe Checkout; written only by the purchase flow."""
+
+    attribution_field = "attribution_id"
+    list_display = ["created_at", "payer", "credits_cell", "paid", "status", "paid_at", "refunded_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["session_id", "payment_intent_id", "attribution_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["grant"]
+    readonly_fields = ["payer", "credits_cell", "paid", "refunded"]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_staff
+
+    @admin.display(description="credits", ordering="credits")
+    def credits_cell(self, obj) -> str:
+        return money(obj.credits)
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def paid(self, obj) -> str:
+        amount = PageMoney(amount=from_minor_units(obj.amount_minor, obj.currency), currency=obj.currency)
+        return format_html('<span title="{} {}">{}</span>', amount.amount, obj.currency.upper(), amount)
+
+    @admin.display(description="refunded")
+    def refunded(self, obj) -> str:
+        if not obj.refunded_minor:
+            return "-"
+        amount = PageMoney(amount=from_minor_units(obj.refunded_minor, obj.currency), currency=obj.currency)
+        return format_html(
+            "{} ({} credits voided, {} used)",
+            amount,
+            money(obj.credits_voided or 0),
+            money(obj.credits_used_at_refund or 0),
+        )

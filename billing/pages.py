@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Invoice, Price
 
@@ -22,8 +23,11 @@ from billing.models import DisputeBlock, Team
 from billing.selectors import (
     ZERO_DECIMAL_CURRENCIES,
     billable_summary,
+    credit_purchase_list,
+    credit_purchase_terms,
     customer_for_attribution,
     preferred_currency,
+    teams_by_attribution_id,
 )
 from core.money import ZERO, quantize_credits
 from credits.models import GENERIC_FEATURE_KEY, Grant
@@ -523,3 +527,82 @@ def team_billing_overview(*, team: Team, now: datetime | None = None) -> Billing
         invoices=invoice_lines(customer),
         customer=customer,
     )
+
+
+# -- buying credits (billing/_buy_credits.html; docs/billing.md, "Buying credits") ----------
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    id: int
+    created_at: datetime
+    credits: Decimal
+    amount: Money
+    status: str
+    status_label: str
+    grant_id: int | None
+    remaining: Decimal | None  # what the grant has left now (None: no grant)
+
+
+@dataclass(frozen=True)
+class BuyCredits:
+    terms: object  # billing.selectors.CreditPurchaseTerms, or None when credits cannot be bought
+    per_credit: Money | None
+    packages: list[tuple[int, Money]]
+    minimum: Money | None
+    maximum: Money | None
+    unavailable: str  # why there is no buy form ("" when there is one)
+    purchases: list[PurchaseLine]
+
+
+def buy_credits_card(*, team: Team, customer, grants: list[GrantLine], limit: int = 20) -> BuyCredits:
+    """The "Buy credits" card and the purchase receipts; each receipt's remaining is its grant's
+    line on the same page (`grants`), so both always agree."""
+    remaining = {g.id: (g.remaining if g.active else ZERO) for g in grants}
+    purchases = [
+        PurchaseLine(
+            id=p.pk,
+            created_at=p.created_at,
+            credits=p.credits,
+            amount=Money(amount=from_minor_units(p.amount_minor, p.currency), currency=p.currency),
+            status=p.status,
+            status_label=p.get_status_display(),
+            grant_id=p.grant_id,
+            remaining=remaining.get(p.grant_id, ZERO) if p.grant_id else None,
+        )
+        for p in credit_purchase_list(attribution_id=team.attribution_id)[:limit]
+    ]
+    currency = preferred_currency(customer) if customer is not None else ""
+    terms = credit_purchase_terms(currency) if customer is not None else None
+    if customer is None:
+        unavailable = "Set up billing first (Payment, below): credits are bought in your billing currency."
+    elif terms is None:
+        unavailable = f"Credits cannot be bought in {currency.upper() or 'your currency'} on this Tally."
+    else:
+        unavailable = ""
+    if terms is None:
+        return BuyCredits(None, None, [], None, None, unavailable, purchases)
+    per_credit = Money(amount=from_minor_units(terms.unit_amount_minor, currency), currency=currency)
+
+    def price(credits: int) -> Money:
+        return Money(amount=per_credit.amount * credits, currency=currency)
+
+    return BuyCredits(
+        terms=terms,
+        per_credit=per_credit,
+        packages=[(n, price(n)) for n in terms.packages],
+        minimum=price(terms.minimum),
+        maximum=price(terms.maximum),
+        unavailable="",
+        purchases=purchases,
+    )
+
+
+def purchase_return_url(request, attribution_id: str, outcome: str) -> str:
+    """Where Stripe Checkout sends the owner back: the team page, saying how it went
+    (`?purchase=paid|cancelled`), under TALLY_PUBLIC_URL when set."""
+    team = teams_by_attribution_id([attribution_id]).get(attribution_id)
+    path = reverse("billing:team-billing", args=[team.slug]) if team else "/teams/"
+    path = f"{path}?purchase={outcome}"
+    base = (settings.TALLY_PUBLIC_URL or "").rstrip("/")
+    return f"{base}{path}" if base else request.build_absolute_uri(path)

@@ -1,10 +1,12 @@
 import uuid
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from djstripe.models import Customer
 
-from billing.models import Membership, Team
+from billing.models import CreditPurchase, Membership, Team
 from core.attribution import normalize_attribution_id, team_attribution_id
 from core.errors import NotFound
 from credits.selectors.coverage import billable_credits as credits_billable
@@ -135,3 +137,43 @@ def team_attribution_ids_matching(term: str) -> set[str]:
         return set()
     teams = Team.objects.filter(Q(name__icontains=term) | Q(slug__icontains=term) | Q(uuid__icontains=term))
     return {team_attribution_id(u) for u in teams.values_list("uuid", flat=True)[:500]}
+
+
+# -- credit purchases (docs/billing.md, "Buying credits") ------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditPurchaseTerms:
+    """What one currency's purchases may be: whole credits from `minimum` to `maximum` at
+    `unit_amount_minor` each; `packages` are the amounts offered as buttons."""
+
+    currency: str
+    unit_amount_minor: int
+    minimum: int
+    maximum: int
+    packages: tuple[int, ...]
+
+
+def credit_purchase_terms(currency: str) -> CreditPurchaseTerms | None:
+    """The currency's terms from settings.TALLY_CREDIT_PURCHASE; None when it sells no credits."""
+    currency = (currency or "").lower()
+    terms = (settings.TALLY_CREDIT_PURCHASE or {}).get(currency)
+    if not terms:
+        return None
+    minimum, maximum = int(terms["minimum"]), int(terms["maximum"])
+    return CreditPurchaseTerms(
+        currency=currency,
+        unit_amount_minor=int(terms["unit_amount_minor"]),
+        minimum=minimum,
+        maximum=maximum,
+        packages=tuple(int(p) for p in terms.get("packages", ()) if minimum <= int(p) <= maximum),
+    )
+
+
+def credit_purchase_list(*, attribution_id: str) -> QuerySet[CreditPurchase]:
+    """The attribution's purchases, newest first (with their grants)."""
+    return (
+        CreditPurchase.objects.filter(attribution_id=attribution_id)
+        .select_related("grant")
+        .order_by("-created_at", "-id")
+    )

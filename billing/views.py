@@ -10,8 +10,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.models import Membership, Team
-from billing.pages import entry_lines, team_billing_overview, team_entries
+from billing.pages import (
+    buy_credits_card,
+    entry_lines,
+    purchase_return_url,
+    team_billing_overview,
+    team_entries,
+)
 from billing.selectors import team_list_for_user
+from billing.services.purchases import credit_purchase_start
 from billing.services.stripe_ops import (
     customer_create,
     hold_payment_intent_create,
@@ -87,6 +94,7 @@ def team_billing(request, slug: str):
             "currencies": sorted(settings.STRIPE_PRICE_IDS),
             "hold": request.session.pop(f"hold:{team.pk}", None),
             "stripe_public_key": settings.STRIPE_TEST_PUBLIC_KEY,
+            "buy": buy_credits_card(team=team, customer=overview.customer, grants=overview.grants),
         },
     )
 
@@ -185,3 +193,27 @@ def billing_cancel(request, slug: str):
         return "Subscription cancelled."
 
     return _owner_action(request, slug, cancel)
+
+
+# --- Buying credits (billing/services/purchases.py) -----------------------------------------
+@login_required
+@require_POST
+@team_page
+def billing_buy_credits(request, slug: str):
+    """Start a purchase and send the owner to Stripe Checkout; a refusal comes back as a message."""
+    team, membership = _membership(request, slug)
+    if membership.role != Membership.Role.OWNER:
+        raise Http404("No such team.")
+    credits = (request.POST.get("credits") or request.POST.get("custom_credits") or "").strip()
+    try:
+        purchase = credit_purchase_start(
+            attribution_id=team.attribution_id,
+            credits=credits.replace(",", ""),
+            success_url=purchase_return_url(request, team.attribution_id, "paid"),
+            cancel_url=purchase_return_url(request, team.attribution_id, "cancelled"),
+            created_by=request.user.get_username(),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("billing:team-billing", slug=team.slug)
+    return redirect(purchase.checkout_url)

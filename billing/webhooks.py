@@ -16,6 +16,10 @@ from djstripe.event_handlers import djstripe_receiver
 from billing.models import WebhookOutcome
 from billing.services.disputes import dispute_sync_in_callers_transaction
 from billing.services.invoices import invoice_finalize_in_callers_transaction
+from billing.services.purchases import (
+    credit_purchase_refund_in_callers_transaction,
+    credit_purchase_sync_in_callers_transaction,
+)
 from billing.services.stripe_ops import attribution_for_customer, subscriptions_tax_state_update
 from billing.stripe_gateway import STRIPE_WEBHOOK_DELIVERIES, STRIPE_WEBHOOKS
 from core.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
@@ -156,3 +160,30 @@ def on_delivery_processed(sender, instance, **kwargs):
 def on_delivery_failed(sender, instance, exception, **kwargs):
     STRIPE_WEBHOOK_DELIVERIES.labels(type=_delivery_type(instance), outcome="error").inc()
     logger.warning("Stripe webhook delivery failed (dj-stripe trigger %s): %s", instance.pk, exception)
+
+
+# --- Buying credits (billing/services/purchases.py; docs/billing.md, "Buying credits") -------
+def _checkout_session(event):
+    from_payload = _object(event).get("id")
+    return credit_purchase_sync_in_callers_transaction(session_id=from_payload, event_type=event.type)
+
+
+def _charge_refunded(event):
+    return credit_purchase_refund_in_callers_transaction(charge_id=_object(event).get("id"))
+
+
+@djstripe_receiver(
+    [
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    ]
+)
+def on_checkout_session(sender, event, **kwargs):
+    _record(event, "credit_purchase", _checkout_session)
+
+
+@djstripe_receiver("charge.refunded")
+def on_charge_refunded(sender, event, **kwargs):
+    _record(event, "credit_purchase_refund", _charge_refunded)

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.stripe_fake_checkout import CheckoutSessions
+
 FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures"
 LOCALSTRIPE_RESOURCES = (
     "customers",
@@ -97,7 +99,7 @@ def stripe_error(status: int, message: str, code: str = "resource_missing") -> t
     return status, {"error": {"type": "invalid_request_error", "message": message, "code": code}}
 
 
-class StripeFake:
+class StripeFake(CheckoutSessions):
     def __init__(self, localstripe_url: str):
         self.localstripe = urlsplit(localstripe_url)
         self.store: dict[str, dict[str, dict]] = {k: {} for k in OWN_RESOURCES.values()}
@@ -119,6 +121,14 @@ class StripeFake:
                 body = self.rfile.read(length).decode() if length else ""
                 split = urlsplit(self.path)
                 params = parse_form(body) if body else parse_form(split.query)
+                if split.path.startswith("/pay/"):  # the hosted checkout page (stripe_fake_checkout)
+                    status, headers, page = fake.pay_page(method, split.path[5:], parse_form(body))
+                    self.send_response(status)
+                    for name, value in {**headers, "Content-Length": str(len(page))}.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(page)
+                    return
                 with fake.lock:
                     fake.requests.append((method, split.path, params))
                     forced = fake.fail_next.pop(0) if fake.fail_next else None
@@ -250,6 +260,8 @@ class StripeFake:
     # --- routing -------------------------------------------------------------------------------
     def route(self, method: str, path: str, params: dict) -> tuple[int, dict]:
         parts = [p for p in path.split("/") if p][1:]  # drop "v1"
+        if parts[:2] == ["checkout", "sessions"]:
+            return self.checkout_route(method, parts[2:], params)
         if parts[:2] == ["billing", "meter_events"] and method == "POST":
             return self.meter_event(params)
         if not parts or parts[0] not in OWN_RESOURCES:

@@ -105,6 +105,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/billing/{attribution_id}/subscription"): Row(owner_action((404, "no_customer"))),
     ("GET", "/api/v1/billing/{attribution_id}/billable"): Row(team_read()),
     ("GET", "/api/v1/billing/{attribution_id}/price-information"): Row(team_read((404, "no_prices"))),
+    # buying credits: the list is team A's; starting one is an owner's (the body {} does not validate)
+    ("GET", "/api/v1/billing/{attribution_id}/credit-purchases"): Row(team_read()),
+    ("POST", "/api/v1/billing/{attribution_id}/credit-purchases"): Row(owner_action(400), body={}),
     # --- meter events
     ("POST", "/api/v1/events"): Row(
         # The internal token and team keys send events; a browser session may not (403), staff included.

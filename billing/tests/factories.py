@@ -59,3 +59,16 @@ class FinanceUserFactory(UserFactory):
             from billing.finance_group import FINANCE_GROUP
 
             obj.groups.add(Group.objects.get(name=FINANCE_GROUP))
+
+
+class CreditPurchaseFactory(factory.django.DjangoModelFactory):
+    """A purchase row as is, without Stripe (for constraint tests); use credit_purchase_start elsewhere."""
+
+    class Meta:
+        model = "billing.CreditPurchase"
+
+    session_id = factory.Sequence(lambda n: f"cs_test_factory{n:06d}")
+    attribution_id = factory.LazyFunction(lambda: TeamFactory().attribution_id)
+    credits = 500
+    amount_minor = 18000
+    currency = "eur"

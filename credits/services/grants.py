@@ -10,7 +10,7 @@ from core.attribution import normalize_attribution_id
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
-from core.services_tx import runs_in_callers_transaction, service, service_of, writes_nothing
+from core.services_tx import runs_in_callers_transaction, service_of, writes_nothing
 from core.timeutils import format_rfc3339
 from credits.engine import MAX_PRIORITY, truncate_to_minute
 from credits.engine import expiration_to_expires_at as engine_expires_at
@@ -188,8 +188,8 @@ def grant_create_in_callers_transaction(
 grant_create = service_of(grant_create_in_callers_transaction, name="grant_create")
 
 
-@service
-def grant_void(
+@runs_in_callers_transaction
+def grant_void_in_callers_transaction(
     *,
     attribution_id: str,
     grant_id: int | str,
@@ -236,3 +236,6 @@ def grant_void(
         after=grant_audit_state(grant),
     )
     return grant
+
+
+grant_void = service_of(grant_void_in_callers_transaction, name="grant_void")
