@@ -100,7 +100,7 @@ def stripe_error(status: int, message: str, code: str = "resource_missing") -> t
 
 
 class StripeFake(CheckoutSessions):
-    def __init__(self, localstripe_url: str):
+    def __init__(self, localstripe_url: str, *, port: int = 0):
         self.localstripe = urlsplit(localstripe_url)
         self.store: dict[str, dict[str, dict]] = {k: {} for k in OWN_RESOURCES.values()}
         self.meter_events: dict[str, dict] = {}
@@ -155,7 +155,7 @@ class StripeFake(CheckoutSessions):
             def do_DELETE(self):
                 self._handle("DELETE")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -3,6 +3,7 @@
 Safe to run twice."""
 
 import json
+import os
 from datetime import timedelta
 
 from django.conf import settings
@@ -67,7 +68,20 @@ class Command(BaseCommand):
                 membership_add(team=teams[slug], user=user, role=role)
         self._seed_usage(teams)
         self._seed_api_keys(teams)
+        if os.environ.get("TALLY_DEMO_STRIPE") == "true":
+            self._seed_stripe(teams)
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
+
+    def _seed_stripe(self, teams: dict[str, Team]) -> None:
+        """Stripe in test mode on the local stand-ins (`make demo` starts them): dj-stripe's rows,
+        and Acme's customer with a saved test card, so alice can buy credits and auto-recharge."""
+        from devtools.demo_stripe import ensure_customer_with_card, ensure_stripe_rows
+
+        ensure_stripe_rows()
+        customer_id = ensure_customer_with_card(
+            attribution_id=teams["acme"].attribution_id, email="alice@example.com", name="Acme Rockets"
+        )
+        self.stdout.write(f"  Stripe (TEST MODE, local stand-ins): Acme is {customer_id}, with a test card")
 
     def _seed_api_keys(self, teams: dict[str, Team]) -> None:
         """A fresh Acme API key and a revoked one on every run (raw keys are shown once, so the
