@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -59,3 +61,16 @@ class FinanceUserFactory(UserFactory):
             from billing.finance_group import FINANCE_GROUP
 
             obj.groups.add(Group.objects.get(name=FINANCE_GROUP))
+
+
+class AutoRechargeFactory(factory.django.DjangoModelFactory):
+    """A team's auto-recharge row as is (the service checks the card: use auto_recharge_set there)."""
+
+    class Meta:
+        model = "billing.AutoRecharge"
+
+    attribution_id = factory.LazyAttribute(lambda o: TeamFactory().attribution_id)
+    enabled = True
+    threshold = Decimal("100.000000")
+    target = Decimal("1000.000000")
+    currency = "eur"
