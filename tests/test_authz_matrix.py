@@ -105,6 +105,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/billing/{attribution_id}/subscription"): Row(owner_action((404, "no_customer"))),
     ("GET", "/api/v1/billing/{attribution_id}/billable"): Row(team_read()),
     ("GET", "/api/v1/billing/{attribution_id}/price-information"): Row(team_read((404, "no_prices"))),
+    # --- auto-recharge: team A never set one up
+    ("GET", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(team_read()),
+    ("PUT", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(owner_action(400), body={}),
+    ("DELETE", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(
+        owner_action((404, "no_auto_recharge"))
+    ),
     # --- meter events
     ("POST", "/api/v1/events"): Row(
         # The internal token and team keys send events; a browser session may not (403), staff included.

@@ -497,3 +497,96 @@ def test_the_sweep_checks_every_enabled_team(stripe_fake, auto_recharge, team):
 
     assert (result["checked"], result["charged"]) == (1, 1)
     assert len(intent_requests(stripe_fake)) == 1
+
+
+# --- the team page ---------------------------------------------------------------------------------
+
+
+def test_the_owner_turns_it_on_from_the_page_and_reads_its_state_in_words(client, card, team, owner, member):
+    page_url = f"/teams/{team.slug}/billing/"
+    bought_and_used(team.attribution_id)
+    client.force_login(owner)
+    before = client.get(page_url).content.decode()
+    assert "<strong>Off.</strong> Turn it on" in before
+    assert 'title="3.000000">3.00</span> credits (prepaid and top-up grants' in before
+
+    response = client.post(
+        f"/teams/{team.slug}/billing/auto-recharge", {"threshold": "100", "target": "1000"}, follow=True
+    )
+
+    page = response.content.decode()
+    assert "Auto-recharge is on." in page
+    assert (
+        'When your prepaid credits fall below <span class="exact" title="100.000000">100.00</span> credits,'
+        " your saved card is charged once to bring them back to"
+        ' <span class="exact" title="1000.000000">1,000.00</span> credits.'
+    ) in page
+    assert "at €0.36 a credit" in page
+    api = client.get(f"/api/v1/billing/{team.attribution_id}/auto-recharge").json()
+    assert (api["threshold"], api["target"], api["prepaid_credits_left"]) == (
+        "100.000000",
+        "1000.000000",
+        "3.000000",
+    )
+
+    client.force_login(member)
+    assert 'id="auto-recharge"' not in client.get(page_url).content.decode()
+    refused = client.post(f"/teams/{team.slug}/billing/auto-recharge/off")
+    assert refused.status_code == 404
+    assert AutoRecharge.objects.get().enabled
+
+
+def test_the_page_says_why_it_turned_off_and_offers_to_turn_it_back_on(
+    client, stripe_fake, customer, team, owner, django_capture_on_commit_callbacks, smtp_server
+):
+    save_card(customer.id, DECLINED_ON_CHARGE)
+    auto_recharge_set(attribution_id=team.attribution_id, threshold=THRESHOLD, target=TARGET)
+    bought_and_used(team.attribution_id)
+    t = timezone.now()
+    backoff = timedelta(minutes=settings.TALLY_RECHARGE_BACKOFF_MINUTES)
+    with django_capture_on_commit_callbacks(execute=True):
+        for minutes in (0, 1, 3):
+            recharge_if_needed(attribution_id=team.attribution_id, now=t + minutes * backoff)
+    client.force_login(owner)
+
+    page = client.get(f"/teams/{team.slug}/billing/").content.decode()
+
+    state = AutoRecharge.objects.get()
+    assert state.disabled_reason.startswith("Turned off after 3 failed charges on ")
+    assert (
+        f'<div class="banner" role="alert" id="auto-recharge-disabled">{state.disabled_reason}'
+        in page.replace("&#x27;", "'")
+    )
+    assert "Failed charges in a row: 3 of 3 before it turns itself off" in page
+    assert "Last recharge: <span" in page and 'for <span title="358.92 EUR">€358.92</span>' in page
+    assert ">Turn back on</button>" in page
+
+
+# --- the admin -------------------------------------------------------------------------------------
+
+
+def test_finance_turns_a_teams_auto_recharge_off_in_the_admin_and_reads_its_recharges(
+    client, stripe_fake, auto_recharge, team
+):
+    from billing.tests.factories import FinanceUserFactory
+
+    bought_and_used(team.attribution_id)
+    recharge_if_needed(attribution_id=team.attribution_id)
+    client.force_login(FinanceUserFactory())
+    url = f"/admin/billing/autorecharge/{auto_recharge.pk}/change/"
+    form = client.get(url)
+    assert form.status_code == 200
+    assert "Acme" in form.content.decode()  # the team by name, not its id
+
+    saved = client.post(url, {"threshold": "200", "target": "2000"})  # "enabled" unticked
+
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    state = AutoRecharge.objects.get()
+    assert (state.enabled, state.threshold, state.target) == (False, Decimal("200"), Decimal("2000"))
+    assert state.changed_by == "admin:finance"
+    assert AuditEvent.objects.filter(
+        action="auto_recharge.updated", attribution_id=team.attribution_id
+    ).exists()
+    listing = client.get("/admin/billing/recharge/").content.decode()
+    assert "Acme" in listing and "€358.92" in listing
+    assert client.post(f"/admin/billing/recharge/{Recharge.objects.get().pk}/change/", {}).status_code == 403
