@@ -209,8 +209,10 @@ def localstripe_url():
 
     def start():
         port = _free_port()
+        # --from-scratch: localstripe keeps one store file for every process on the machine
+        # (/tmp/localstripe.pickle); loading it raced with parallel suites writing it.
         return subprocess.Popen(
-            [binary, "--port", str(port)], stdout=log, stderr=log
+            [binary, "--port", str(port), "--from-scratch"], stdout=log, stderr=log
         ), f"http://127.0.0.1:{port}"
 
     # A free port can be taken between choosing it and localstripe binding it (other suites share
