@@ -161,6 +161,7 @@ def main() -> None:
                        "--schedule", str(Path(logs.name) / "beat-schedule")], env)  # fmt: skip
         wait_http(f"http://127.0.0.1:{port}/api/ping")
 
+        stripe_account(settings)
         teams = [set_up_team(settings, n) for n in range(args.runs)]
         units = units_for(CREDITS_USED)
         print(f"{args.runs} teams ready; schedules: {schedules}", flush=True)
@@ -185,6 +186,24 @@ def main() -> None:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def stripe_account(settings) -> None:
+    """The dj-stripe Account and APIKey rows it needs before syncing objects (as the tests' fixture)."""
+    from djstripe.models import Account
+    from djstripe.models import APIKey as StripeAPIKey
+
+    data = json.loads((ROOT / "tests" / "stripe_fixtures" / "account.json").read_text())
+    account, _ = Account.objects.get_or_create(
+        id=data["id"], defaults={"livemode": False, "stripe_data": data}
+    )
+    if not StripeAPIKey.objects.filter(secret=settings.STRIPE_TEST_SECRET_KEY).exists():
+        StripeAPIKey.objects.create(
+            secret=settings.STRIPE_TEST_SECRET_KEY,
+            type="secret",
+            livemode=False,
+            djstripe_owner_account=account,
+        )
 
 
 def set_up_team(settings, n: int) -> str:
@@ -255,6 +274,8 @@ def ingest(port: int, attribution_id: str, units: int) -> float:
 
 
 def report(teams, started, arrivals, schedules) -> None:
+    from django.db.models import Q
+
     from billing.models import Recharge
     from core.models import JobRun
 
@@ -265,11 +286,8 @@ def report(teams, started, arrivals, schedules) -> None:
         trigger = "?"
         if recharge is not None:
             run = (
-                JobRun.objects.filter(
-                    job="billing.recharge_check",
-                    started_at__lte=recharge.created_at,
-                    finished_at__gte=recharge.created_at,
-                )
+                JobRun.objects.filter(job="billing.recharge_check", started_at__lte=recharge.created_at)
+                .filter(Q(finished_at__gte=recharge.created_at) | Q(finished_at__isnull=True))
                 .order_by("-started_at")
                 .first()
             )
