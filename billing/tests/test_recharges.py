@@ -590,3 +590,26 @@ def test_finance_turns_a_teams_auto_recharge_off_in_the_admin_and_reads_its_rech
     listing = client.get("/admin/billing/recharge/").content.decode()
     assert "Acme" in listing and "€358.92" in listing
     assert client.post(f"/admin/billing/recharge/{Recharge.objects.get().pk}/change/", {}).status_code == 403
+
+
+def test_the_sweep_waits_out_the_back_off_on_the_clock(stripe_fake, customer, team):
+    """The job reads the clock itself: a decline now, then the sweep a second before the back-off
+    ends charges nothing, and a second after it charges again."""
+    import time_machine
+
+    save_card(customer.id, DECLINED_ON_CHARGE)
+    auto_recharge_set(attribution_id=team.attribution_id, threshold=THRESHOLD, target=TARGET)
+    bought_and_used(team.attribution_id)
+    backoff = timedelta(minutes=settings.TALLY_RECHARGE_BACKOFF_MINUTES)
+    declined_at = timezone.now()
+    assert recharges_check(now=declined_at)["failed"] == 1
+
+    with time_machine.travel(declined_at + backoff - timedelta(seconds=1), tick=False):
+        waiting = recharges_check()
+    with time_machine.travel(declined_at + backoff + timedelta(seconds=1), tick=False):
+        retried = recharges_check()
+
+    assert (waiting["checked"], waiting["charged"], waiting["failed"]) == (1, 0, 0)
+    assert (retried["checked"], retried["failed"]) == (1, 1)
+    assert len(intent_requests(stripe_fake)) == 2
+    assert AutoRecharge.objects.get().consecutive_failures == 2
