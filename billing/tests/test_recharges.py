@@ -359,6 +359,19 @@ def test_the_database_refuses_a_second_recharge_in_flight(auto_recharge, team):
         Recharge.objects.create(remaining_before=LEFT, status="processing", **values)
 
 
+def test_the_database_refuses_a_target_not_above_the_threshold(team):
+    from django.db import IntegrityError, transaction
+
+    from billing.tests.factories import AutoRechargeFactory
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AutoRechargeFactory(attribution_id=team.attribution_id, threshold=THRESHOLD, target=THRESHOLD)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AutoRechargeFactory(attribution_id=team.attribution_id, threshold=Decimal(-1), target=THRESHOLD)
+    AutoRechargeFactory(attribution_id=team.attribution_id)  # 100 → 1000 is fine
+    assert AutoRecharge.objects.count() == 1
+
+
 # --- declines, back-off, turning itself off -------------------------------------------------------
 
 
