@@ -7,9 +7,18 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from djstripe.models import Invoice, Subscription
 
-from billing.models import CreditPurchase, DisputeBlock, Membership, Team, UsageReport, WebhookOutcome
+from billing.models import (
+    AutoRecharge,
+    CreditPurchase,
+    DisputeBlock,
+    Membership,
+    Recharge,
+    Team,
+    UsageReport,
+    WebhookOutcome,
+)
+from billing.pages import Money, from_minor_units
 from billing.pages import Money as PageMoney
-from billing.pages import from_minor_units
 from billing.selectors import (
     billable_credits,
     customer_for_attribution,
@@ -18,12 +27,14 @@ from billing.selectors import (
 )
 from billing.services import team_register
 from billing.services.disputes import dispute_resolve
+from billing.services.recharges import auto_recharge_set
 from billing.services.reporting import usage_report_send
 from billing.services.stripe_ops import subscription_cancel
 from core.admin_tools import (
     AttributionDirectory,
     Payer,
     ReadOnlyAdminMixin,
+    ServiceAdminMixin,
     TabularInline,
     TallyModelAdmin,
     money,
@@ -378,3 +389,90 @@ class CreditPurchaseAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
             money(obj.credits_voided or 0),
             money(obj.credits_used_at_refund or 0),
         )
+
+
+# --- Auto-recharge (billing.services.recharges) ---------------------------------------------
+class AutoRechargeForm(forms.ModelForm):
+    class Meta:
+        model = AutoRecharge
+        fields = ["enabled", "threshold", "target"]
+
+
+@admin.register(AutoRecharge)
+class AutoRechargeAdmin(TallyModelAdmin, ServiceAdminMixin):
+    """Finance turns a team's auto-recharge on or off and changes its threshold and target;
+    the change goes through `auto_recharge_set` (the same checks as the owner's, audited).
+    Turning it on again clears the failures and the reason it was turned off."""
+
+    attribution_field = "attribution_id"
+    form = AutoRechargeForm
+    list_display = [
+        "payer",
+        "enabled",
+        "threshold",
+        "target",
+        "currency",
+        "consecutive_failures",
+        "retry_after",
+    ]
+    list_filter = ["enabled"]
+    search_fields = ["attribution_id", "disabled_reason"]
+    readonly_fields = [
+        "payer",
+        "currency",
+        "consecutive_failures",
+        "retry_after",
+        "disabled_reason",
+        "last_error",
+        "changed_by",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # a team owner sets it up (it needs the team's saved card)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        try:
+            auto_recharge_set(
+                attribution_id=obj.attribution_id,
+                threshold=form.cleaned_data["threshold"],
+                target=form.cleaned_data["target"],
+                enabled=form.cleaned_data["enabled"],
+                changed_by=f"admin:{request.user.get_username()}",
+            )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            request.tally_refused = True
+            return
+        obj.refresh_from_db()
+
+    def response_change(self, request, obj):
+        if getattr(request, "tally_refused", False):
+            return redirect(request.path)
+        return super().response_change(request, obj)
+
+
+@admin.register(Recharge)
+class RechargeAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "attribution_id"
+    list_display = [
+        "created_at",
+        "payer",
+        "status",
+        "credits",
+        "amount",
+        "payment_intent_id",
+        "failure_message",
+    ]
+    list_filter = ["status"]
+    search_fields = ["attribution_id", "payment_intent_id"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["payer", "amount"]
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return str(Money(amount=from_minor_units(obj.amount_minor, obj.currency), currency=obj.currency))

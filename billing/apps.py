@@ -22,6 +22,10 @@ class BillingConfig(AppConfig):
             member_of=attribution_ids_for_member, owner_of=attribution_ids_for_owner
         )
         register_payer_resolver(registered_team_attribution_ids)
+        from billing.tasks import recharge_check_after_rating
+        from usage.hooks import on_usage_rated
+
+        on_usage_rated(recharge_check_after_rating)  # auto-recharge right after a rating run
         from billing import webhooks  # noqa: F401 - registers the dj-stripe receivers
         from billing.finance_group import sync_after_migrate
 

@@ -15,6 +15,8 @@ ACT = {
     "usage": ["change_costcenter", "add_usageentry"],
     "billing": ["change_disputeblock", "add_team", "change_team", "add_membership", "change_membership"],
 }
+# Auto-recharge: finance may turn a team's on or off and change its threshold and target.
+ACT["billing"] += ["change_autorecharge"]
 
 
 def set_finance_permissions(apps) -> None:

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Invoice, Price
 
+from billing.grant_kinds import GRANT_KINDS, grant_kind
 from billing.models import DisputeBlock, Team
 from billing.selectors import (
     ZERO_DECIMAL_CURRENCIES,
@@ -39,10 +40,6 @@ CREDITS_UNIT = "credits"
 CHART_KINDS = [k.value for k in USAGE_KINDS]
 CHART_COLOURS = {"workspace": "#2f6fed", "meter": "#0b7a6b", "traffic": "#a35f00"}
 KIND_LABELS = {"workspace": "Workspaces", "meter": "Meters", "traffic": "Traffic"}
-
-GRANT_KINDS = ("prepaid", "promotional", "allowance", "top-up")
-"""The kinds a grant's `metadata["kind"]` may name. A grant without one is read as promotional
-when it expires and prepaid when it does not (the page says the kind was inferred)."""
 
 CURRENCY_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£", "jpy": "¥", "chf": "CHF "}
 CENT = Decimal("0.01")
@@ -80,16 +77,6 @@ class Left:
     unit: str
     remaining: Decimal
     grants: int
-
-
-def grant_kind(metadata: dict, expires_at: datetime | None) -> tuple[str, bool]:
-    """(kind, inferred): the grant's own `metadata["kind"]`, or promotional if it expires, else prepaid."""
-    kind = str((metadata or {}).get("kind", "")).strip().lower().replace("_", "-")
-    if kind == "topup":
-        kind = "top-up"
-    if kind in GRANT_KINDS:
-        return kind, False
-    return ("promotional" if expires_at is not None else "prepaid"), True
 
 
 def _grant_lines(balance) -> list[GrantLine]:

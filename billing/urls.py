@@ -13,4 +13,14 @@ urlpatterns = [
     path("teams/<slug:slug>/billing/subscribe", views.billing_subscribe, name="team-billing-subscribe"),
     path("teams/<slug:slug>/billing/cancel", views.billing_cancel, name="team-billing-cancel"),
     path("teams/<slug:slug>/billing/buy-credits", views.billing_buy_credits, name="team-billing-buy-credits"),
+    path(
+        "teams/<slug:slug>/billing/auto-recharge",
+        views.billing_auto_recharge,
+        name="team-billing-auto-recharge",
+    ),
+    path(
+        "teams/<slug:slug>/billing/auto-recharge/off",
+        views.billing_auto_recharge_off,
+        name="team-billing-auto-recharge-off",
+    ),
 ]

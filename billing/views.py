@@ -11,14 +11,18 @@ from django.views.decorators.http import require_POST
 
 from billing.models import Membership, Team
 from billing.pages import (
+    Money,
     buy_credits_card,
     entry_lines,
+    from_minor_units,
     purchase_return_url,
     team_billing_overview,
     team_entries,
 )
-from billing.selectors import team_list_for_user
+from billing.selectors import customer_for_attribution, preferred_currency, team_list_for_user
+from billing.selectors_recharge import auto_recharge_summary, purchase_terms
 from billing.services.purchases import credit_purchase_start
+from billing.services.recharges import auto_recharge_disable, auto_recharge_set
 from billing.services.stripe_ops import (
     customer_create,
     hold_payment_intent_create,
@@ -79,6 +83,7 @@ def _membership(request, slug: str) -> tuple[Team, Membership]:
 def team_billing(request, slug: str):
     team, membership = _membership(request, slug)
     overview = team_billing_overview(team=team)
+    is_owner = membership.role == Membership.Role.OWNER
     page = Paginator(team_entries(attribution_id=team.attribution_id), 20).get_page(request.GET.get("page"))
     return render(
         request,
@@ -88,13 +93,16 @@ def team_billing(request, slug: str):
             "o": overview,
             "page": page,
             "entries": entry_lines(page),
-            "is_owner": membership.role == Membership.Role.OWNER,
+            "is_owner": is_owner,
             "customer": overview.customer,
             "stripe_configured": bool(settings.STRIPE_PRICE_IDS),
             "currencies": sorted(settings.STRIPE_PRICE_IDS),
             "hold": request.session.pop(f"hold:{team.pk}", None),
             "stripe_public_key": settings.STRIPE_TEST_PUBLIC_KEY,
             "buy": buy_credits_card(team=team, customer=overview.customer, grants=overview.grants),
+            "auto_recharge": auto_recharge_context(team)
+            if membership.role == Membership.Role.OWNER
+            else None,
         },
     )
 
@@ -217,3 +225,51 @@ def billing_buy_credits(request, slug: str):
         messages.error(request, exc.message)
         return redirect("billing:team-billing", slug=team.slug)
     return redirect(purchase.checkout_url)
+
+
+# --- Auto-recharge (billing.services.recharges) ---------------------------------------------
+def _money(minor: int, currency: str) -> Money:
+    return Money(amount=from_minor_units(minor, currency), currency=currency)
+
+
+def auto_recharge_context(team: Team) -> dict:
+    """What billing/_auto_recharge.html shows: the API's summary, money in the team's currency."""
+    summary = auto_recharge_summary(attribution_id=team.attribution_id)
+    customer = customer_for_attribution(team.attribution_id)
+    currency = summary["currency"] or (preferred_currency(customer) if customer else "")
+    terms = purchase_terms(currency)
+    last = summary["last_recharge"]
+    return {
+        "summary": summary,
+        "has_customer": customer is not None,
+        "terms": terms,
+        "unit_price": _money(terms.unit_amount_minor, currency) if terms else None,
+        "last_amount": _money(last.amount_minor, last.currency) if last else None,
+        "max_failures": settings.TALLY_RECHARGE_MAX_FAILURES,
+    }
+
+
+@login_required
+@require_POST
+def billing_auto_recharge(request, slug: str):
+    def turn_on(team):
+        auto_recharge_set(
+            attribution_id=team.attribution_id,
+            threshold=request.POST.get("threshold", "").strip(),
+            target=request.POST.get("target", "").strip(),
+            enabled=True,
+            changed_by=request.user.get_username(),
+        )
+        return "Auto-recharge is on."
+
+    return _owner_action(request, slug, turn_on)
+
+
+@login_required
+@require_POST
+def billing_auto_recharge_off(request, slug: str):
+    def turn_off(team):
+        auto_recharge_disable(attribution_id=team.attribution_id, changed_by=request.user.get_username())
+        return "Auto-recharge is off."
+
+    return _owner_action(request, slug, turn_off)

@@ -20,6 +20,10 @@ from billing.services.purchases import (
     credit_purchase_refund_in_callers_transaction,
     credit_purchase_sync_in_callers_transaction,
 )
+from billing.services.recharges import (
+    recharge_payment_failed_in_callers_transaction,
+    recharge_payment_succeeded_in_callers_transaction,
+)
 from billing.services.stripe_ops import attribution_for_customer, subscriptions_tax_state_update
 from billing.stripe_gateway import STRIPE_WEBHOOK_DELIVERIES, STRIPE_WEBHOOKS
 from core.context import KIND_SYSTEM, SOURCE_WEBHOOK, Actor, acting_as
@@ -129,6 +133,31 @@ def on_dispute(sender, event, **kwargs):
 @djstripe_receiver("customer.updated")
 def on_customer_updated(sender, event, **kwargs):
     _record(event, "customer_updated", _customer_updated)
+
+
+# --- Auto-recharge (billing.services.recharges): the charge's outcome ------------------------
+def _recharge_succeeded(event):
+    obj = _object(event)
+    return recharge_payment_succeeded_in_callers_transaction(
+        payment_intent_id=obj.get("id"), event_metadata=obj.get("metadata") or {}
+    )
+
+
+def _recharge_failed(event):
+    obj = _object(event)
+    return recharge_payment_failed_in_callers_transaction(
+        payment_intent_id=obj.get("id"), event_metadata=obj.get("metadata") or {}
+    )
+
+
+@djstripe_receiver("payment_intent.succeeded")
+def on_payment_intent_succeeded_recharge(sender, event, **kwargs):
+    _record(event, "recharge_succeeded", _recharge_succeeded)
+
+
+@djstripe_receiver("payment_intent.payment_failed")
+def on_payment_intent_failed_recharge(sender, event, **kwargs):
+    _record(event, "recharge_failed", _recharge_failed)
 
 
 # --- Deliveries as dj-stripe sees them (signature, processing), whatever the handlers did ----

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from audit import api as audit_api
+from billing.api import auto_recharge as billing_auto_recharge
 from billing.api import purchases as billing_purchases
 from billing.api import stripe_billing
 from billing.api import teams as billing_teams
@@ -58,6 +59,11 @@ urlpatterns = [
         "billing/<str:attribution_id>/credit-purchases",
         billing_purchases.CreditPurchaseListCreateApi.as_view(),
         name="billing-credit-purchases",
+    ),
+    path(
+        "billing/<str:attribution_id>/auto-recharge",
+        billing_auto_recharge.AutoRechargeApi.as_view(),
+        name="billing-auto-recharge",
     ),
     # Meter events
     path("events", usage_meters.EventIngestApi.as_view(), name="events"),

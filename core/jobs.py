@@ -10,6 +10,7 @@ service a job runs and its task function share one name too:
 | `billing.close_cycles`       | `cycles_close`               | `POST /api/v1/jobs/reset-usage`        |
 | `billing.reconcile_invoices` | `invoices_reconcile`         | `POST /api/v1/jobs/reconcile-invoices` |
 | `credits.snapshot`           | `balance_snapshots_save_due` | none (hourly only)                     |
+| `billing.recharge_check`     | `recharges_check`            | none (every minute, and after rating)  |
 | `traffic.collect_and_rate`   | `collect_and_rate`           | `POST /v1/jobs/collect-and-rate`       |
 
 The endpoint paths are the public API and keep the names they were published with;
@@ -37,6 +38,7 @@ BILLING_CLOSE_CYCLES = "billing.close_cycles"
 BILLING_RECONCILE_INVOICES = "billing.reconcile_invoices"
 CREDITS_SNAPSHOT = "credits.snapshot"
 TRAFFIC_COLLECT_AND_RATE = "traffic.collect_and_rate"
+BILLING_RECHARGE_CHECK = "billing.recharge_check"
 
 JOB_NAMES = (
     USAGE_RATE,
@@ -44,6 +46,7 @@ JOB_NAMES = (
     BILLING_CLOSE_CYCLES,
     BILLING_RECONCILE_INVOICES,
     CREDITS_SNAPSHOT,
+    BILLING_RECHARGE_CHECK,
 )
 
 # Public paths (unchanged since they were published) -> the job each runs.

@@ -209,8 +209,10 @@ def localstripe_url():
 
     def start():
         port = _free_port()
+        # --from-scratch: localstripe keeps one store file for every process on the machine
+        # (/tmp/localstripe.pickle); loading it raced with parallel suites writing it.
         return subprocess.Popen(
-            [binary, "--port", str(port)], stdout=log, stderr=log
+            [binary, "--port", str(port), "--from-scratch"], stdout=log, stderr=log
         ), f"http://127.0.0.1:{port}"
 
     # A free port can be taken between choosing it and localstripe binding it (other suites share
@@ -261,3 +263,34 @@ def stripe_fake(localstripe_url, settings, stripe_account):
     yield fake
     stripe.api_base = previous
     fake.close()
+
+
+# --- Email: a real SMTP server (aiosmtpd) on loopback ---------------------------------------
+@pytest.fixture
+def smtp_server(settings):
+    """An aiosmtpd SMTP server on 127.0.0.1, with Django's SMTP backend pointed at it.
+
+    Yields the inbox: a list of `email.message.EmailMessage` as the server received them (with
+    `envelope_to`, the RCPT TO addresses, on each). Mail is sent on commit: a test inside the
+    `db` transaction runs the callbacks with `django_capture_on_commit_callbacks(execute=True)`.
+    """
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox(list):
+        async def handle_DATA(self, server, session, envelope):
+            message = message_from_bytes(envelope.content, policy=policy.default)
+            message.envelope_to = list(envelope.rcpt_tos)
+            self.append(message)
+            return "250 Message accepted"
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield inbox
+    controller.stop()

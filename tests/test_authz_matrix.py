@@ -108,6 +108,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     # buying credits: the list is team A's; starting one is an owner's (the body {} does not validate)
     ("GET", "/api/v1/billing/{attribution_id}/credit-purchases"): Row(team_read()),
     ("POST", "/api/v1/billing/{attribution_id}/credit-purchases"): Row(owner_action(400), body={}),
+    # --- auto-recharge: team A never set one up
+    ("GET", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(team_read()),
+    ("PUT", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(owner_action(400), body={}),
+    ("DELETE", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(
+        owner_action((404, "no_auto_recharge"))
+    ),
     # --- meter events
     ("POST", "/api/v1/events"): Row(
         # The internal token and team keys send events; a browser session may not (403), staff included.

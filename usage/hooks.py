@@ -1,7 +1,8 @@
 """Callbacks other apps register for usage events (usage imports no app above it).
 
 credits registers `on_usage_backdated` in its AppConfig.ready to drop stale balance snapshots;
-billing and traffic register payer resolvers (who exists) with `register_payer_resolver`.
+billing and traffic register payer resolvers (who exists) with `register_payer_resolver`;
+billing registers `on_usage_rated` to check auto-recharge right after a rating run.
 """
 
 from collections.abc import Callable, Iterable
@@ -66,3 +67,23 @@ def ensure_registered_payer(attribution_id: str) -> str:
             f"{normalized} names no registered payer; {how} first. Its usage is kept meanwhile."
         )
     return normalized
+
+
+# Usage rated: a rating run (`usage.rate`) wrote usage entries for these attributions and
+# committed them. Billing checks auto-recharge for them at once instead of waiting for its sweep.
+_usage_rated: list[Callable[..., None]] = []
+
+
+def on_usage_rated(callback: Callable[..., None]) -> Callable[..., None]:
+    if callback not in _usage_rated:
+        _usage_rated.append(callback)
+    return callback
+
+
+def usage_rated(*, attribution_ids: Iterable[str]) -> None:
+    """Call after the rating transactions committed; callbacks get a sorted list of the ids."""
+    rated = sorted(set(attribution_ids))
+    if not rated:
+        return
+    for callback in _usage_rated:
+        callback(attribution_ids=rated)

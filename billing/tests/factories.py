@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 
@@ -71,4 +73,16 @@ class CreditPurchaseFactory(factory.django.DjangoModelFactory):
     attribution_id = factory.LazyFunction(lambda: TeamFactory().attribution_id)
     credits = 500
     amount_minor = 18000
+
+
+class AutoRechargeFactory(factory.django.DjangoModelFactory):
+    """A team's auto-recharge row as is (the service checks the card: use auto_recharge_set there)."""
+
+    class Meta:
+        model = "billing.AutoRecharge"
+
+    attribution_id = factory.LazyAttribute(lambda o: TeamFactory().attribution_id)
+    enabled = True
+    threshold = Decimal("100.000000")
+    target = Decimal("1000.000000")
     currency = "eur"

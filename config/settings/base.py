@@ -243,6 +243,17 @@ TALLY_RECHARGE_MAX_FAILURES = env.int("TALLY_RECHARGE_MAX_FAILURES", default=3)
 # Where Stripe Checkout returns the customer (the team page is appended); "" = the request's host.
 TALLY_PUBLIC_URL = env("TALLY_PUBLIC_URL", default="")
 
+# --- Email (billing.services.notifications: owners hear of a failed auto-recharge) ----------
+# Django's email API on SMTP; local and demo settings print to the console instead.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tally billing <billing@tally.invalid>")
+
 # --- Usage and billing defaults ------------------------------------------------------------
 # The finance admin (django-unfold): Tally's navigation, the finance dashboard as the index.
 UNFOLD = {

@@ -13,3 +13,5 @@ LOGGING = logging_settings(LOG_FORMAT)
 # `make demo` sets WARNING: Celery's "received" / "succeeded" / "sending due task" lines
 # would bury core.jobs' one line per run.
 LOGGING["loggers"]["celery"] = {"level": env("TALLY_CELERY_LOG_LEVEL", default="INFO")}
+# Owner notifications (a failed auto-recharge) are printed, not sent.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

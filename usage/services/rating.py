@@ -15,6 +15,7 @@ from django.utils import timezone
 from core.money import ZERO
 from core.services_tx import durable_transaction, job, writes_nothing
 from core.timeutils import format_rfc3339
+from usage.hooks import usage_rated
 from usage.models import Meter, UsageEntry
 from usage.selectors.meters import datetime_from_db, meter_rate_table, price_units, sql_trunc
 from usage.services.cost_centers import cost_centers_create_missing
@@ -44,6 +45,7 @@ def meter_rollups_rate(*, now: datetime | None = None) -> dict:
     slugs = dict(Meter.objects.values_list("id", "slug"))
     table = meter_rate_table()
     hour = sql_trunc("hour", "minute")
+    rated: set[str] = set()
     while True:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -55,7 +57,9 @@ def meter_rollups_rate(*, now: datetime | None = None) -> dict:
         if not groups:
             break
         _rate_groups(groups, now=now, grace=grace, slugs=slugs, table=table, counts=counts)
+        rated.update(g[0] for g in groups)
     counts["finalized"] += _finalize_closed_hours(now=now, grace=grace)
+    usage_rated(attribution_ids=rated)  # committed: auto-recharge may look at them now
     return {"status": "ok", **counts}
 
 

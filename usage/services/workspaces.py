@@ -138,13 +138,16 @@ def workspace_instances_rate(*, now: datetime | None = None, batch_size: int = 1
     )
     counts = {"created": 0, "updated": 0, "finalized": 0, "unchanged": 0}
     batch: list[WorkspaceInstance] = []
+    rated: set[str] = set()
     for instance in candidates.iterator(chunk_size=batch_size):
         batch.append(instance)
+        rated.add(instance.attribution_id)
         if len(batch) >= batch_size:
             _reconcile_batch(batch, pricer, now, counts)
             batch = []
     if batch:
         _reconcile_batch(batch, pricer, now, counts)
+    hooks.usage_rated(attribution_ids=rated)  # committed: auto-recharge may look at them now
     return {"status": "ok", **counts}
 
 
