@@ -12,4 +12,5 @@ urlpatterns = [
     path("teams/<slug:slug>/billing/hold", views.billing_hold, name="team-billing-hold"),
     path("teams/<slug:slug>/billing/subscribe", views.billing_subscribe, name="team-billing-subscribe"),
     path("teams/<slug:slug>/billing/cancel", views.billing_cancel, name="team-billing-cancel"),
+    path("teams/<slug:slug>/billing/budget", views.billing_budget, name="team-billing-budget"),
 ]

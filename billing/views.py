@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from billing.models import Membership, Team
 from billing.pages import entry_lines, team_billing_overview, team_entries
 from billing.selectors import team_list_for_user
+from billing.self_service_pages import self_service_context
 from billing.services.stripe_ops import (
     customer_create,
     hold_payment_intent_create,
@@ -20,10 +21,11 @@ from billing.services.stripe_ops import (
 )
 from core.admin_tools import stream_csv
 from core.errors import ApplicationError
-from core.money import format_credits
+from core.money import format_credits, format_credits_for_people
 from core.timeutils import format_rfc3339
 from usage.models import UsageEntry
 from usage.selectors import cost_center_get_or_default
+from usage.services import cost_center_set_team_budget
 
 
 def home(request):
@@ -87,6 +89,7 @@ def team_billing(request, slug: str):
             "currencies": sorted(settings.STRIPE_PRICE_IDS),
             "hold": request.session.pop(f"hold:{team.pk}", None),
             "stripe_public_key": settings.STRIPE_TEST_PUBLIC_KEY,
+            **self_service_context(team=team),
         },
     )
 
@@ -185,3 +188,22 @@ def billing_cancel(request, slug: str):
         return "Subscription cancelled."
 
     return _owner_action(request, slug, cancel)
+
+
+@login_required
+@require_POST
+def billing_budget(request, slug: str):
+    """The owner's "Your budget" form: a figure in credits, or empty to clear it."""
+
+    def set_budget(team):
+        raw = request.POST.get("team_budget", "").strip().replace(",", "")
+        updated = cost_center_set_team_budget(
+            attribution_id=team.attribution_id,
+            team_budget=raw or None,
+            changed_by=request.user.get_username(),
+        )
+        if updated.team_budget is None:
+            return "Budget cleared: finance's spending limit applies."
+        return f"Budget set to {format_credits_for_people(updated.team_budget)} credits per cycle."
+
+    return _owner_action(request, slug, set_budget)

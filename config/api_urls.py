@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from audit import api as audit_api
+from billing.api import self_service as billing_self_service
 from billing.api import stripe_billing
 from billing.api import teams as billing_teams
 from core import api as core_api
@@ -52,6 +53,17 @@ urlpatterns = [
         "billing/<str:attribution_id>/price-information",
         stripe_billing.PriceInformationApi.as_view(),
         name="billing-price-information",
+    ),
+    # Self-service: invoice preview and the team's budget
+    path(
+        "billing/<str:attribution_id>/upcoming",
+        billing_self_service.UpcomingInvoiceApi.as_view(),
+        name="billing-upcoming",
+    ),
+    path(
+        "billing/<str:attribution_id>/budget",
+        billing_self_service.TeamBudgetApi.as_view(),
+        name="billing-budget",
     ),
     # Meter events
     path("events", usage_meters.EventIngestApi.as_view(), name="events"),
