@@ -76,7 +76,7 @@ def _flag(value: object, field: str) -> bool:
     return value
 
 
-def allowance_audit_state(template: AllowanceTemplate) -> dict:
+def _audit_state(template: AllowanceTemplate) -> dict:
     return {
         "attribution_id": template.attribution_id,
         "name": template.name,
@@ -95,7 +95,7 @@ def _audit(action: str, template: AllowanceTemplate, before: dict | None) -> Non
         object_id=template.pk,
         attribution_id=template.attribution_id,
         before=before,
-        after=allowance_audit_state(template),
+        after=_audit_state(template),
     )
 
 
@@ -257,7 +257,7 @@ def allowance_template_update(
     now = now or timezone.now()
     cost_center = _locked_cost_center(attribution_id, now)
     template = _template(attribution_id, template_id)
-    before = allowance_audit_state(template)
+    before = _audit_state(template)
     was_active = template.active
     if amount is not _UNCHANGED:
         template.amount = _amount(amount)
@@ -271,7 +271,7 @@ def allowance_template_update(
         template.expires_at_cycle_end = _flag(expires_at_cycle_end, "expires_at_cycle_end")
     if active is not _UNCHANGED:
         template.active = _flag(active, "active")
-    if allowance_audit_state(template) == before:
+    if _audit_state(template) == before:
         return template
     template.full_clean()
     template.save()
@@ -288,7 +288,7 @@ def allowance_template_deactivate(*, attribution_id: str, template_id: int | str
     attribution_id = ensure_registered_payer(attribution_id)
     template = _template(attribution_id, template_id)
     if template.active:
-        before = allowance_audit_state(template)
+        before = _audit_state(template)
         template.active = False
         template.save(update_fields=["active", "updated_at"])
         _audit("deactivated", template, before)
