@@ -221,6 +221,8 @@ def test_an_owner_sets_a_budget_under_finances_limit_and_it_is_recorded(team, ow
     assert (event.before["team_budget"], event.after["team_budget"]) == (None, "300.000000")
     cost_center = api(owner).get(f"/api/v1/cost-centers/{who}").json()
     assert (cost_center["team_budget"], cost_center["effective_limit"]) == ("300.000000", "300.000000")
+    billable = api(owner).get(f"/api/v1/billing/{who}/billable").json()
+    assert (billable["team_budget"], billable["effective_limit"]) == ("300.000000", "300.000000")
 
     cleared = api(owner).put(f"/api/v1/billing/{who}/budget", {"team_budget": None}, format="json").json()
     assert (cleared["team_budget"], cleared["effective_limit"]) == (None, "1000.000000")
