@@ -3,9 +3,10 @@
 For each cost center whose next billing time has passed, in one transaction under its row
 lock: the cycle moves on by whole months; what grants paid in the closed cycle is written as a
 `grantcoverage` entry; the credits ledger is reset at the new cycle start (rollover rules
-apply); the new cycle's recurring allowances are issued (credits.services.allowances); an
-`other` cost center also gets its capped `invoice` entry. Running it twice, at once, or after a
-crash changes nothing twice: the second run finds nothing due.
+apply), with the new cycle's recurring allowances issued just before it
+(credits.services.allowances); an `other` cost center also gets its capped `invoice` entry.
+Running it twice, at once, or after a crash changes nothing twice: the second run finds nothing
+due.
 """
 
 import contextvars
@@ -77,17 +78,12 @@ def cycle_close_in_callers_transaction(
                 f"{format_rfc3339(closed_from)}"
             ),
         )
-    ledger = Ledger.objects.filter(attribution_id=attribution_id).first()
-    if (
-        ledger is not None
-        and not ledger.resets.filter(effective_at__gte=new_start.replace(second=0, microsecond=0)).exists()
-    ):
-        ledger_reset_in_callers_transaction(
-            attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close"
-        )
     # The new cycle's allowances, in this transaction: issued once per cycle (the cycle it lands
     # in, after a catch-up of several months), never doubled nor skipped by a crash or a rerun.
-    # The cycle's end as the strategy's part below writes it (stripe: a month from new_start).
+    # Issued just before the reset, effective at the new start: the reset leaves a grant that
+    # starts at its own instant alone, and its snapshot then knows the grant (issued after, the
+    # grant would delete that snapshot). The cycle's end is the one the strategy's part below
+    # writes (stripe: a month from new_start).
     new_end = (
         advance.next_billing_time
         if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER
@@ -96,6 +92,14 @@ def cycle_close_in_callers_transaction(
     allowances_issue_in_callers_transaction(
         attribution_id=attribution_id, cycle_start=new_start, cycle_end=new_end, now=now
     )
+    ledger = Ledger.objects.filter(attribution_id=attribution_id).first()
+    if (
+        ledger is not None
+        and not ledger.resets.filter(effective_at__gte=new_start.replace(second=0, microsecond=0)).exists()
+    ):
+        ledger_reset_in_callers_transaction(
+            attribution_id=attribution_id, effective_at=new_start, now=now, created_by="cycle close"
+        )
     invoiced = ZERO
     if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER:
         # Usage of the hour new_start falls in is the new cycle's: what grants paid of it is

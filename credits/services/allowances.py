@@ -1,9 +1,10 @@
 """Recurring allowances: templates ("200 credits every cycle") and their issue, once per cycle.
 
 A template belongs to a registered payer. Cycle close (billing.services.cycles) calls
-`allowances_issue_in_callers_transaction` for the cycle it opens, in its own transaction, right
-after the credits reset: each active template becomes one grant effective at the cycle start
-(expiring at the cycle end when the template says so), and one AllowanceIssue row whose
+`allowances_issue_in_callers_transaction` for the cycle it opens, in its own transaction, just
+before the credits reset at the new cycle start: each active template becomes one grant
+effective at the cycle start (expiring at the cycle end when the template says so), and one
+AllowanceIssue row whose
 unique (template, cycle_start) constraint is the guarantee that a second run, a concurrent run
 or a run after a crash never issues it twice. A template created mid-cycle is issued at once
 for the current cycle, from now until the cycle's end, so the owner sees it straight away.

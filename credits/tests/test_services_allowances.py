@@ -14,7 +14,7 @@ from billing.services.cycles import cycle_close, cycles_close
 from core.errors import ValidationFailed
 from core.months import add_months
 from credits.engine import truncate_to_minute
-from credits.models import AllowanceIssue, AllowanceTemplate, Grant
+from credits.models import AllowanceIssue, AllowanceTemplate, BalanceSnapshot, Grant
 from credits.selectors import ledger_balance
 from credits.services.allowances import (
     allowance_template_create,
@@ -112,17 +112,22 @@ def test_the_allowance_pays_usage_before_a_prepaid_grant_of_a_later_priority():
 
 
 @pytest.mark.django_db
-def test_the_allowance_expires_at_the_cycle_end_and_the_next_one_takes_over():
+def test_the_allowance_expires_at_the_cycle_end_and_the_next_one_takes_over_in_full():
+    # 300 used in the first cycle: its allowance of 200 pays 200, 100 is overage. The reset at
+    # the close drops that overage, so the new cycle's allowance starts with all of its 200.
     who = team_with_cycle()
     allowance_template_create(attribution_id=who, amount=ALLOWANCE_200, now=CYCLE_START)
+    rated_usage(who, USAGE_150 * 2, CYCLE_START + timedelta(days=2))
     cycle_close(attribution_id=who, now=FIRST_CLOSE)
     cycle_end = add_months(CYCLE_START, 1)
 
     before_end = ledger_balance(attribution_id=who, at=cycle_end - timedelta(minutes=1))
     after_end = ledger_balance(attribution_id=who, at=cycle_end + timedelta(minutes=1))
 
-    assert before_end.balance == ALLOWANCE_200  # the first cycle's
-    assert after_end.balance == ALLOWANCE_200  # only the second cycle's: the first one ended
+    assert before_end.balance == 0  # the first cycle's, used up
+    assert after_end.balance == ALLOWANCE_200  # only the second cycle's, whole
+    # The reset's snapshot survives the allowance (issued before the reset, it knows the grant).
+    assert BalanceSnapshot.objects.filter(ledger__attribution_id=who, at=cycle_end).exists()
     first, second = allowance_grants(who)
     assert first.expires_at == second.effective_at == cycle_end
 
