@@ -34,7 +34,7 @@ from core.money import ZERO, quantize_credits
 from credits.models import GENERIC_FEATURE_KEY, Grant
 from credits.selectors import ledger_balance
 from usage.models import UsageEntry
-from usage.selectors import USAGE_KINDS, cost_center_get_or_default, credits_used
+from usage.selectors import USAGE_KINDS, cost_center_get_or_default, credits_used, effective_spending_limit
 
 CREDITS_UNIT = "credits"
 CHART_KINDS = [k.value for k in USAGE_KINDS]
@@ -478,7 +478,7 @@ def team_billing_overview(*, team: Team, now: datetime | None = None) -> Billing
     cost_center = cost_center_get_or_default(attribution_id=attribution_id, now=now)
     summary = billable_summary(attribution_id=attribution_id, now=now)
     billable = summary["billable_credits"]
-    limit = cost_center.spending_limit
+    limit = effective_spending_limit(cost_center)  # the team's budget when lower (billing/budget.py)
     used_percent = int((billable / limit) * 100) if limit > 0 else 0
     level = (
         "over" if limit > 0 and used_percent >= 100 else "warn" if limit > 0 and used_percent >= 80 else "ok"

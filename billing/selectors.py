@@ -11,7 +11,7 @@ from core.attribution import normalize_attribution_id, team_attribution_id
 from core.errors import NotFound
 from credits.selectors.coverage import billable_credits as credits_billable
 from credits.selectors.coverage import cycle_credits_covered
-from usage.selectors import cost_center_get_or_default, usage_balance
+from usage.selectors import cost_center_get_or_default, effective_spending_limit, usage_balance
 
 # Currencies whose amounts Stripe counts in whole units (no minor unit).
 ZERO_DECIMAL_CURRENCIES = {
@@ -91,6 +91,8 @@ def billable_summary(*, attribution_id: str, now=None) -> dict:
         "covered_by_grants": covered,
         "billable_credits": balance - covered,
         "spending_limit": cost_center.spending_limit,
+        "team_budget": cost_center.team_budget,
+        "effective_limit": effective_spending_limit(cost_center),
         "cycle_start": cost_center.billing_cycle_start,
         "blocked": cost_center.blocked_at is not None,
     }

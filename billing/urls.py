@@ -23,4 +23,5 @@ urlpatterns = [
         views.billing_auto_recharge_off,
         name="team-billing-auto-recharge-off",
     ),
+    path("teams/<slug:slug>/billing/budget", views.billing_budget, name="team-billing-budget"),
 ]

@@ -21,6 +21,7 @@ from billing.pages import (
 )
 from billing.selectors import customer_for_attribution, preferred_currency, team_list_for_user
 from billing.selectors_recharge import auto_recharge_summary, purchase_terms
+from billing.self_service_pages import self_service_context
 from billing.services.purchases import credit_purchase_start
 from billing.services.recharges import auto_recharge_disable, auto_recharge_set
 from billing.services.stripe_ops import (
@@ -31,10 +32,11 @@ from billing.services.stripe_ops import (
 )
 from core.admin_tools import stream_csv
 from core.errors import ApplicationError
-from core.money import format_credits
+from core.money import format_credits, format_credits_for_people
 from core.timeutils import format_rfc3339
 from usage.models import UsageEntry
 from usage.selectors import cost_center_get_or_default
+from usage.services import cost_center_set_team_budget
 
 
 def home(request):
@@ -103,6 +105,7 @@ def team_billing(request, slug: str):
             "auto_recharge": auto_recharge_context(team)
             if membership.role == Membership.Role.OWNER
             else None,
+            **self_service_context(team=team),
         },
     )
 
@@ -273,3 +276,22 @@ def billing_auto_recharge_off(request, slug: str):
         return "Auto-recharge is off."
 
     return _owner_action(request, slug, turn_off)
+
+
+@login_required
+@require_POST
+def billing_budget(request, slug: str):
+    """The owner's "Your budget" form: a figure in credits, or empty to clear it."""
+
+    def set_budget(team):
+        raw = request.POST.get("team_budget", "").strip().replace(",", "")
+        updated = cost_center_set_team_budget(
+            attribution_id=team.attribution_id,
+            team_budget=raw or None,
+            changed_by=request.user.get_username(),
+        )
+        if updated.team_budget is None:
+            return "Budget cleared: finance's spending limit applies."
+        return f"Budget set to {format_credits_for_people(updated.team_budget)} credits per cycle."
+
+    return _owner_action(request, slug, set_budget)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from audit import api as audit_api
 from billing.api import auto_recharge as billing_auto_recharge
 from billing.api import purchases as billing_purchases
+from billing.api import self_service as billing_self_service
 from billing.api import stripe_billing
 from billing.api import teams as billing_teams
 from core import api as core_api
@@ -64,6 +65,17 @@ urlpatterns = [
         "billing/<str:attribution_id>/auto-recharge",
         billing_auto_recharge.AutoRechargeApi.as_view(),
         name="billing-auto-recharge",
+    ),
+    # Self-service: invoice preview and the team's budget
+    path(
+        "billing/<str:attribution_id>/upcoming",
+        billing_self_service.UpcomingInvoiceApi.as_view(),
+        name="billing-upcoming",
+    ),
+    path(
+        "billing/<str:attribution_id>/budget",
+        billing_self_service.TeamBudgetApi.as_view(),
+        name="billing-budget",
     ),
     # Meter events
     path("events", usage_meters.EventIngestApi.as_view(), name="events"),

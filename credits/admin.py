@@ -17,7 +17,17 @@ from core.errors import ApplicationError
 from core.money import format_credits
 from core.pagination import pagination_block
 from credits.engine import MAX_PRIORITY
-from credits.models import EXPIRATION_UNITS, ROLLOVER_TYPES, BalanceSnapshot, Feature, Grant, Ledger, Reset
+from credits.models import (
+    EXPIRATION_UNITS,
+    ROLLOVER_TYPES,
+    AllowanceIssue,
+    AllowanceTemplate,
+    BalanceSnapshot,
+    Feature,
+    Grant,
+    Ledger,
+    Reset,
+)
 from credits.selectors import feature_unit, ledger_balance, ledger_history
 from credits.services import (
     feature_archive,
@@ -26,6 +36,11 @@ from credits.services import (
     grant_void,
     ledger_create,
     ledger_reset,
+)
+from credits.services.allowances import (
+    allowance_template_create,
+    allowance_template_deactivate,
+    allowance_template_update,
 )
 from credits.services.features import validate_feature_key, validate_meter_slug
 from usage.hooks import ensure_registered_payer
@@ -468,3 +483,113 @@ class BalanceSnapshotAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
+
+
+# --- Recurring allowances --------------------------------------------------------------------
+
+
+class AllowanceIssueInline(ReadOnlyInline):
+    model = AllowanceIssue
+    fields = ["cycle_start", "grant_link", "created_at"]
+    readonly_fields = fields
+    ordering = ["-cycle_start"]
+    verbose_name_plural = "issued (one grant per cycle)"
+
+    @admin.display(description="grant")
+    def grant_link(self, obj):
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("admin:credits_grant_change", args=[obj.grant_id]), obj.grant_id
+        )
+
+
+class AllowanceTemplateForm(forms.ModelForm):
+    class Meta:
+        model = AllowanceTemplate
+        fields = ["attribution_id", "name", "amount", "feature", "priority", "expires_at_cycle_end", "active"]
+
+    def clean_attribution_id(self):
+        return _registered_payer(self.cleaned_data["attribution_id"])
+
+
+@admin.register(AllowanceTemplate)
+class AllowanceTemplateAdmin(TallyModelAdmin, ServiceAdminMixin):
+    """Created and changed through credits.services.allowances (audited; a new or re-activated
+    template is issued at once for the current cycle); never deleted: deactivate it instead."""
+
+    attribution_field = "attribution_id"
+    form = AllowanceTemplateForm
+    list_display = ["payer", "name", "every_cycle", "feature", "priority", "expires_at_cycle_end", "active"]
+    list_filter = ["active", "expires_at_cycle_end"]
+    search_fields = ["attribution_id", "name"]
+    inlines = [AllowanceIssueInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["attribution_id", "payer", "created_by", "created_at"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    @admin.display(description="every cycle")
+    def every_cycle(self, obj):
+        return amount_in_unit(obj.amount, obj.feature.key if obj.feature_id else "credits")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        feature_key = data["feature"].key if data.get("feature") else None
+        try:
+            if change:
+                saved = allowance_template_update(
+                    attribution_id=obj.attribution_id,
+                    template_id=obj.pk,
+                    name=data["name"],
+                    amount=data["amount"],
+                    feature_key=feature_key,
+                    priority=data["priority"],
+                    expires_at_cycle_end=data["expires_at_cycle_end"],
+                    active=data["active"],
+                )
+            else:
+                saved = allowance_template_create(
+                    attribution_id=data["attribution_id"],
+                    name=data["name"],
+                    amount=data["amount"],
+                    feature_key=feature_key,
+                    priority=data["priority"],
+                    expires_at_cycle_end=data["expires_at_cycle_end"],
+                    created_by=_actor(request),
+                )
+                if not data["active"]:
+                    saved = allowance_template_deactivate(
+                        attribution_id=saved.attribution_id, template_id=saved.pk
+                    )
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            request.tally_refused = True
+            return
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "tally_refused", False):
+            return redirect(request.path)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "tally_refused", False):
+            return redirect(request.path)
+        return super().response_change(request, obj)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the inline is read-only; the service wrote everything
+
+
+@admin.register(AllowanceIssue)
+class AllowanceIssueAdmin(ReadOnlyAdminMixin, TallyModelAdmin):
+    attribution_field = "template__attribution_id"
+    list_display = ["payer", "template", "cycle_start", "grant", "created_at"]
+    list_select_related = ["template", "grant"]
+    search_fields = ["template__attribution_id", "template__name"]
+    date_hierarchy = "cycle_start"

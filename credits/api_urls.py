@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from credits.api import balances, entitlements, features, ledgers
+from credits.api import allowances, balances, entitlements, features, ledgers
 
 urlpatterns = [
     path("features", features.FeatureListCreateApi.as_view(), name="credits-features"),
@@ -21,5 +21,16 @@ urlpatterns = [
         "entitlements/<str:attribution_id>/<str:feature_key>",
         entitlements.EntitlementApi.as_view(),
         name="credits-entitlement",
+    ),
+    # Recurring allowances
+    path(
+        "credits/<str:attribution_id>/allowances",
+        allowances.AllowanceListCreateApi.as_view(),
+        name="credits-allowances",
+    ),
+    path(
+        "credits/<str:attribution_id>/allowances/<str:allowance_id>",
+        allowances.AllowanceDetailApi.as_view(),
+        name="credits-allowance",
     ),
 ]

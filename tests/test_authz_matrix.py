@@ -114,6 +114,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/billing/{attribution_id}/auto-recharge"): Row(
         owner_action((404, "no_auto_recharge"))
     ),
+    # --- self-service: invoice preview, the team's budget
+    ("GET", "/api/v1/billing/{attribution_id}/upcoming"): Row(team_read()),
+    ("GET", "/api/v1/billing/{attribution_id}/budget"): Row(team_read()),
+    ("PUT", "/api/v1/billing/{attribution_id}/budget"): Row(owner_action(400), body={}),
     # --- meter events
     ("POST", "/api/v1/events"): Row(
         # The internal token and team keys send events; a browser session may not (403), staff included.
@@ -137,6 +141,11 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/ledgers/{attribution_id}/history"): Row(team_read()),
     ("POST", "/api/v1/ledgers/{attribution_id}/reset"): Row(staff_write(), body=NOT_A_TIME),
     ("GET", "/api/v1/entitlements/{attribution_id}/{feature_key}"): Row(team_read()),
+    # --- recurring allowances: read by the team, written by staff (team A has allowance_id_a)
+    ("GET", "/api/v1/credits/{attribution_id}/allowances"): Row(team_read()),
+    ("POST", "/api/v1/credits/{attribution_id}/allowances"): Row(staff_write(), body={}),
+    ("PATCH", "/api/v1/credits/{attribution_id}/allowances/{allowance_id}"): Row(staff_write(), body={}),
+    ("DELETE", "/api/v1/credits/{attribution_id}/allowances/{allowance_id}"): Row(staff_write(200)),
     # --- traffic collector ops and account reads (billing-service shape)
     ("GET", "/api/ping"): Row(open_to_all()),
     ("GET", "/healthz"): Row(open_to_all()),
@@ -157,6 +166,7 @@ PATH_VALUES = {
     "feature_key": "feature_key",
     "slug": "meter_slug",
     "instance_id": "instance_id",
+    "allowance_id": "allowance_id_a",
 }
 
 
@@ -191,6 +201,11 @@ def callers(live_server, reference_data):
     from credits.services import feature_create
 
     world.extra["archive_key"] = feature_create(key="archive_me", meter_slug=world.meter_slug).key
+    from credits.services.allowances import allowance_template_create
+
+    world.extra["allowance_id_a"] = allowance_template_create(
+        attribution_id=world.attribution_a, amount="10"
+    ).pk
     sessions = {}
     for kind in CALLERS:
         session = requests.Session()

@@ -39,6 +39,7 @@ class CostCenterVersionInline(ReadOnlyInline):
         "changed_by",
         "billing_strategy",
         "spending_limit",
+        "team_budget",
         "billing_cycle_start",
         "next_billing_time",
     ]
@@ -68,6 +69,7 @@ class CostCenterAdmin(TallyModelAdmin, ServiceAdminMixin):
         "payer",
         "billing_strategy",
         "limit",
+        "budget",
         "balance",
         "billing_cycle_start",
         "next_billing_time",
@@ -78,6 +80,7 @@ class CostCenterAdmin(TallyModelAdmin, ServiceAdminMixin):
     readonly_fields = [
         "attribution_id",
         "payer",
+        "budget",
         "balance",
         "billing_cycle_start",
         "next_billing_time",
@@ -96,6 +99,10 @@ class CostCenterAdmin(TallyModelAdmin, ServiceAdminMixin):
     @admin.display(description="spending limit")
     def limit(self, obj):
         return money(obj.spending_limit)
+
+    @admin.display(description="team's budget (set by its owner; the lower limit applies)")
+    def budget(self, obj):
+        return money(obj.team_budget) if obj.team_budget is not None else "-"
 
     @admin.display(description="current balance")
     def balance(self, obj):

@@ -175,6 +175,10 @@ class BillableApi(APIView):
         covered_by_grants = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
         billable_credits = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
         spending_limit = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
+        team_budget = serializers.DecimalField(
+            max_digits=24, decimal_places=6, coerce_to_string=True, allow_null=True
+        )
+        effective_limit = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=True)
         cycle_start = serializers.DateTimeField()
         blocked = serializers.BooleanField()
 
@@ -190,6 +194,8 @@ class BillableApi(APIView):
                     "covered_by_grants": "200.000000",
                     "billable_credits": "100.000000",
                     "spending_limit": "500.000000",
+                    "team_budget": None,
+                    "effective_limit": "500.000000",
                     "cycle_start": "2026-11-01T00:00:00Z",
                     "blocked": False,
                 },

@@ -3,8 +3,10 @@
 For each cost center whose next billing time has passed, in one transaction under its row
 lock: the cycle moves on by whole months; what grants paid in the closed cycle is written as a
 `grantcoverage` entry; the credits ledger is reset at the new cycle start (rollover rules
-apply); an `other` cost center also gets its capped `invoice` entry. Running it twice, at
-once, or after a crash changes nothing twice: the second run finds nothing due.
+apply), with the new cycle's recurring allowances issued just before it
+(credits.services.allowances); an `other` cost center also gets its capped `invoice` entry.
+Running it twice, at once, or after a crash changes nothing twice: the second run finds nothing
+due.
 """
 
 import contextvars
@@ -21,11 +23,12 @@ from django.utils import timezone
 
 from core.errors import ApplicationError
 from core.money import ZERO, format_credits
-from core.months import cycle_advance
+from core.months import add_months, cycle_advance
 from core.services_tx import job, runs_in_callers_transaction, service_of
 from core.timeutils import format_rfc3339
 from credits.models import Ledger
 from credits.selectors.coverage import cycle_credits_covered
+from credits.services.allowances import allowances_issue_in_callers_transaction
 from credits.services.resets import ledger_reset_in_callers_transaction
 from usage.models import CostCenter, UsageEntry
 from usage.services import (
@@ -57,7 +60,8 @@ def cycle_close_in_callers_transaction(
     if cost_center is None or cost_center.next_billing_time > now:
         return None
     closed_from = cost_center.billing_cycle_start
-    new_start = cycle_advance(cost_center.billing_cycle_start, now).start
+    advance = cycle_advance(cost_center.billing_cycle_start, now)
+    new_start = advance.start
     # The closed cycle's hours; the hour new_start falls in is the new cycle's (coverage.py).
     covered = cycle_credits_covered(
         attribution_id=attribution_id, cycle_start=closed_from, cycle_end=new_start
@@ -74,6 +78,20 @@ def cycle_close_in_callers_transaction(
                 f"{format_rfc3339(closed_from)}"
             ),
         )
+    # The new cycle's allowances, in this transaction: issued once per cycle (the cycle it lands
+    # in, after a catch-up of several months), never doubled nor skipped by a crash or a rerun.
+    # Issued just before the reset, effective at the new start: the reset leaves a grant that
+    # starts at its own instant alone, and its snapshot then knows the grant (issued after, the
+    # grant would delete that snapshot). The cycle's end is the one the strategy's part below
+    # writes (stripe: a month from new_start).
+    new_end = (
+        advance.next_billing_time
+        if cost_center.billing_strategy == CostCenter.BillingStrategy.OTHER
+        else add_months(new_start, 1)
+    )
+    allowances_issue_in_callers_transaction(
+        attribution_id=attribution_id, cycle_start=new_start, cycle_end=new_end, now=now
+    )
     ledger = Ledger.objects.filter(attribution_id=attribution_id).first()
     if (
         ledger is not None

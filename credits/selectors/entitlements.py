@@ -27,12 +27,13 @@ class EntitlementValue:
 
 def spending_limit_reached(*, attribution_id: str, cost_center) -> bool:
     """Have the cycle's billable credits (usage balance minus what grants covered since the
-    cycle start) reached the cost center's spending limit? An attribution without a cost center
-    is held to the default limit its cost center will be created with."""
+    cycle start) reached the cost center's effective limit (finance's spending limit, or the
+    team's lower budget)? An attribution without a cost center is held to the default limit its
+    cost center will be created with."""
     from django.utils import timezone
 
     if cost_center is not None:
-        limit = cost_center.spending_limit
+        limit = usage_selectors.effective_spending_limit(cost_center)
     else:
         limit = usage_selectors.default_spending_limit()
     return billable_credits(attribution_id=attribution_id, now=timezone.now()) >= limit

@@ -127,9 +127,14 @@ def grant_create_in_callers_transaction(
     rollover_min_amount: Decimal | int | str | None = None,
     metadata: dict | None = None,
     now: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> Grant:
     """A grant on the attribution's ledger (created on first use), effective at `effective_at`
     (default now; truncated to the minute; not before the last reset).
+
+    It expires after `expiration_count` `expiration_unit`s, or at an explicit `expires_at`
+    (truncated to the minute; stored like a rolled-over grant's, without a count) — not both.
+    An allowance uses `expires_at` to end exactly with its billing cycle.
 
     Takes the ledger lock (NOWAIT, LockBusy when busy). A grant taking effect at or before a
     snapshot deletes it: the snapshot did not know the grant. Creates the attribution's cost
@@ -150,8 +155,16 @@ def grant_create_in_callers_transaction(
     if not isinstance(metadata, dict):
         raise ValidationFailed("metadata must be a JSON object.", code="invalid_metadata")
     effective_at = truncate_to_minute(effective_at or now or timezone.now())
-    expires_at = None
-    if expiration_count is not None:
+    if expires_at is not None:
+        if expiration_count is not None:
+            raise ValidationFailed(
+                "Give an expiration as a count and unit or as expires_at, not both.",
+                code="invalid_expiration",
+            )
+        expires_at = truncate_to_minute(expires_at)
+        if expires_at <= effective_at:
+            raise ValidationFailed("expires_at must be after effective_at.", code="invalid_expiration")
+    elif expiration_count is not None:
         expires_at = truncate_to_minute(engine_expires_at(effective_at, expiration_count, expiration_unit))
 
     feature = _feature(feature_key)

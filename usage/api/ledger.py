@@ -18,6 +18,7 @@ from core.api import JOB_RESPONSES, caller_name, run_job_now
 from core.auth import IsInternal, IsStaffOrInternal
 from core.errors import ValidationFailed
 from core.jobs import USAGE_RATE
+from core.money import format_credits
 from core.pagination import paginated_response, parse_page_params
 from core.params import parse_time_param
 from core.schema import ATTRIBUTION_EXAMPLE
@@ -30,7 +31,7 @@ from core.serializers import (
     UUIDField,
 )
 from usage.models.ledger import BillingStrategy
-from usage.selectors import cost_center_get_or_default, usage_balance, usage_list
+from usage.selectors import cost_center_get_or_default, effective_spending_limit, usage_balance, usage_list
 from usage.services import (
     cost_center_set,
     credit_note_add,
@@ -59,9 +60,17 @@ class BillingStrategyField(serializers.CharField):
 class CostCenterSerializer(serializers.Serializer):
     attribution_id = serializers.CharField()
     spending_limit = CreditsSerializerField()
+    team_budget = CreditsSerializerField(allow_null=True, help_text="The team's own limit; null: none set.")
+    effective_limit = serializers.SerializerMethodField(
+        help_text="What applies: the spending limit, or the team's budget when lower."
+    )
     billing_strategy = serializers.ChoiceField(choices=["stripe", "other"])
     billing_cycle_start = TimeField()
     next_billing_time = TimeField()
+
+    @extend_schema_field(CreditsSerializerField())
+    def get_effective_limit(self, obj) -> str:
+        return format_credits(effective_spending_limit(obj))
 
 
 class WorkspaceInstanceApi(APIView):

@@ -66,6 +66,15 @@ def cost_center_get(*, attribution_id: str) -> CostCenter | None:
     return CostCenter.objects.filter(attribution_id=attribution_id).first()
 
 
+def effective_spending_limit(cost_center: CostCenter) -> Decimal:
+    """The limit that applies: finance's spending limit, or the team's own budget when it set a
+    lower one (finance's limit stays the ceiling: lowered below the budget later, it wins)."""
+    budget = cost_center.team_budget
+    if budget is None:
+        return cost_center.spending_limit
+    return min(cost_center.spending_limit, budget)
+
+
 def default_spending_limit() -> Decimal:
     return to_credits(str(settings.TALLY_DEFAULT_SPENDING_LIMIT))
 

@@ -22,7 +22,13 @@ from core.services_tx import runs_in_callers_transaction, service, service_of
 from core.timeutils import format_rfc3339
 from usage.hooks import ensure_registered_payer, registered_payers
 from usage.models import CostCenter, CostCenterVersion, UsageEntry
-from usage.selectors import cost_center_default, default_spending_limit, first_cycle_starts, usage_balance
+from usage.selectors import (
+    cost_center_default,
+    default_spending_limit,
+    effective_spending_limit,
+    first_cycle_starts,
+    usage_balance,
+)
 
 Strategy = CostCenter.BillingStrategy
 
@@ -31,6 +37,7 @@ def _record_version(cost_center: CostCenter, *, reason: str, changed_by: str = "
     return CostCenterVersion.objects.create(
         cost_center=cost_center,
         spending_limit=cost_center.spending_limit,
+        team_budget=cost_center.team_budget,
         billing_strategy=cost_center.billing_strategy,
         billing_cycle_start=cost_center.billing_cycle_start,
         next_billing_time=cost_center.next_billing_time,
@@ -42,6 +49,9 @@ def _record_version(cost_center: CostCenter, *, reason: str, changed_by: str = "
 def _audit_state(cost_center: CostCenter) -> dict:
     return {
         "spending_limit": format_credits(cost_center.spending_limit),
+        "team_budget": (
+            format_credits(cost_center.team_budget) if cost_center.team_budget is not None else None
+        ),
         "billing_strategy": cost_center.billing_strategy,
         "billing_cycle_start": cost_center.billing_cycle_start,
         "next_billing_time": cost_center.next_billing_time,
@@ -274,11 +284,12 @@ def cost_center_close_cycle_in_callers_transaction(
     transaction, under the row lock it took.
 
     Advances the cycle, then writes an `invoice` entry of -min(balance - covered_in_new_cycle,
-    limit) when that is positive (a limit of 0 caps nothing). `covered_in_new_cycle` is what
-    grants already paid of usage that belongs to the new cycle (cycle close passes the new
-    cycle's first, partial hour: billing's coverage rule), so it is not invoiced here and
-    covered there. Returns None when nothing was due, so a second run, or a run after a crash,
-    changes nothing twice.
+    limit) when that is positive, the limit being the effective one (finance's spending limit or
+    the team's lower budget: `effective_spending_limit`; a limit of 0 caps nothing).
+    `covered_in_new_cycle` is what grants already paid of usage that belongs to the new cycle
+    (cycle close passes the new cycle's first, partial hour: billing's coverage rule), so it is
+    not invoiced here and covered there. Returns None when nothing was due, so a second run, or
+    a run after a crash, changes nothing twice.
     """
     now = now or timezone.now()
     cost_center = CostCenter.objects.select_for_update().filter(attribution_id=attribution_id).first()
@@ -294,7 +305,7 @@ def cost_center_close_cycle_in_callers_transaction(
     balance = usage_balance(attribution_id=attribution_id) - covered_in_new_cycle
     invoiced = ZERO
     if balance > 0:
-        limit = cost_center.spending_limit
+        limit = effective_spending_limit(cost_center)
         invoiced = balance if limit == 0 else min(balance, limit)
         _invoice_entry(
             attribution_id=attribution_id,
@@ -361,7 +372,49 @@ def cost_center_unblock_in_callers_transaction(
     return cost_center
 
 
+@runs_in_callers_transaction
+def cost_center_set_team_budget_in_callers_transaction(
+    *,
+    attribution_id: str,
+    team_budget: Decimal | int | str | None,
+    changed_by: str = "",
+    now: datetime | None = None,
+) -> CostCenter:
+    """The team's own limit per cycle, at most finance's spending limit (which stays the
+    ceiling); None clears it. Takes the cost center's row lock; a change writes a version row
+    and an audit event. 400 `invalid_credits`, `negative_team_budget` or `budget_above_limit`
+    (naming both figures) store nothing; UnknownAttribution for an unregistered payer."""
+    attribution_id = ensure_registered_payer(attribution_id)
+    budget = None
+    if team_budget is not None:
+        budget = parse_credits(team_budget, field="team_budget")
+        if budget < 0:
+            raise ValidationFailed("team_budget must not be negative.", code="negative_team_budget")
+    cost_center = _lock(attribution_id, now or timezone.now())
+    if budget is not None and budget > cost_center.spending_limit:
+        raise ValidationFailed(
+            f"The budget of {format_credits(budget)} credits is above the spending limit finance allows, "
+            f"{format_credits(cost_center.spending_limit)} credits: choose at most that.",
+            code="budget_above_limit",
+        )
+    if budget == cost_center.team_budget:
+        return cost_center
+    before = _audit_state(cost_center)
+    cost_center.team_budget = budget
+    cost_center.full_clean()
+    cost_center.save(update_fields=["team_budget", "updated_at"])
+    reason = "team budget cleared" if budget is None else f"team budget set to {format_credits(budget)}"
+    _record_version(cost_center, reason=reason, changed_by=changed_by)
+    _audit("team_budget_set", cost_center, before)
+    return cost_center
+
+
 # The services: each one durable transaction around its part above.
+
+
+cost_center_set_team_budget = service_of(
+    cost_center_set_team_budget_in_callers_transaction, name="cost_center_set_team_budget"
+)
 
 
 cost_center_set = service_of(cost_center_set_in_callers_transaction, name="cost_center_set")
