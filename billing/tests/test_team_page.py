@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from credits.services.grants import grant_create
@@ -17,7 +18,14 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def ten_days_of_usage(team):
-    now = timezone.now()
+    """A cycle that started 9 days and an hour before today's noon: 10 calendar days whatever the
+    hour the suite runs (at 00:30 "9 days and an hour ago" would be 11 calendar days back)."""
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    with time_machine.travel(noon, tick=True):
+        yield _ten_days_of_usage(team, noon)
+
+
+def _ten_days_of_usage(team, now):
     start = now - timedelta(days=9, hours=1)
     cost_center_get_or_create(attribution_id=team.attribution_id, now=start)
     cost_center_set(attribution_id=team.attribution_id, spending_limit="100", now=start)
