@@ -15,3 +15,5 @@ LOGGING = logging_settings(LOG_FORMAT)
 LOGGING["loggers"]["celery"] = {"level": env("TALLY_CELERY_LOG_LEVEL", default="INFO")}
 # Owner notifications (a failed auto-recharge) are printed, not sent.
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# stripe-python logs every request at INFO: the demo's Stripe is local, its lines would bury the jobs'.
+LOGGING["loggers"]["stripe"] = {"level": env("TALLY_STRIPE_LOG_LEVEL", default="WARNING")}
