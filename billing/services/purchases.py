@@ -51,6 +51,14 @@ class TopUpGrantTerms:
     expiration_count: int | None
     expiration_unit: str | None
 
+    def as_grant_kwargs(self) -> dict:
+        """grant_create's keyword arguments for these terms."""
+        return {
+            "priority": self.priority,
+            "expiration_count": self.expiration_count,
+            "expiration_unit": self.expiration_unit,
+        }
+
 
 @writes_nothing
 def topup_grant_terms() -> TopUpGrantTerms:
@@ -245,9 +253,7 @@ def credit_purchase_sync_in_callers_transaction(
         grant = grant_create_in_callers_transaction(
             attribution_id=attribution_id,
             amount=purchase.credits,
-            priority=terms.priority,
-            expiration_count=terms.expiration_count,
-            expiration_unit=terms.expiration_unit,
+            **terms.as_grant_kwargs(),
             metadata={
                 "kind": "top-up",
                 "source": "checkout",

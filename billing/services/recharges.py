@@ -36,6 +36,7 @@ from billing.selectors_recharge import (
     recharge_in_flight,
 )
 from billing.services.notifications import notify_team_owners
+from billing.services.purchases import topup_grant_terms
 from billing.stripe_gateway import client_kwargs, stripe_call
 from core.attribution import normalize_attribution_id
 from core.errors import NotFound, UpstreamError, ValidationFailed
@@ -181,18 +182,6 @@ def auto_recharge_disable(*, attribution_id: str, changed_by: str = "") -> AutoR
 
 
 # --- the check -----------------------------------------------------------------------------
-
-
-@writes_nothing
-def topup_grant_terms() -> dict:
-    """Priority and expiry of a bought grant, from TALLY_TOPUP_PRIORITY / TALLY_TOPUP_EXPIRATION
-    ("12 MONTH" → 12 MONTH, "" → none), as grant_create's keyword arguments."""
-    terms = {"priority": settings.TALLY_TOPUP_PRIORITY}
-    expiration = (settings.TALLY_TOPUP_EXPIRATION or "").split()
-    if expiration:
-        count, unit = expiration
-        terms.update(expiration_count=int(count), expiration_unit=unit.upper())
-    return terms
 
 
 @writes_nothing
@@ -468,7 +457,7 @@ def recharge_payment_succeeded_in_callers_transaction(
             "recharge": recharge.pk,
         },
         now=now,
-        **topup_grant_terms(),
+        **topup_grant_terms().as_grant_kwargs(),
     )
     was = recharge.status
     recharge.status, recharge.grant, recharge.finished_at = Recharge.Status.SUCCEEDED, grant, now

@@ -23,9 +23,9 @@ from core.errors import NotFound, ValidationFailed
 from core.money import format_credits
 from core.params import parse_credits
 from core.services_tx import runs_in_callers_transaction, service
-from credits.engine import MAX_PRIORITY, truncate_to_minute
+from credits.engine import truncate_to_minute
 from credits.models import GENERIC_FEATURE_KEY, AllowanceIssue, AllowanceTemplate, Feature, Ledger
-from credits.services.grants import grant_create_in_callers_transaction
+from credits.services.grants import grant_create_in_callers_transaction, grant_priority
 from usage.hooks import ensure_registered_payer
 from usage.models import CostCenter
 from usage.services import cost_centers_create_missing
@@ -39,15 +39,6 @@ def _amount(value: object) -> Decimal:
     if amount <= 0:
         raise ValidationFailed("amount must be greater than zero.", code="invalid_amount")
     return amount
-
-
-def _priority(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRIORITY:
-        raise ValidationFailed(
-            f"priority must be a whole number from 0 to {MAX_PRIORITY} (lower burns first).",
-            code="invalid_priority",
-        )
-    return value
 
 
 def _name(value: object) -> str:
@@ -206,7 +197,7 @@ def allowance_template_create(
         name=_name(name),
         amount=_amount(amount),
         feature=_feature(feature_key),
-        priority=_priority(priority),
+        priority=grant_priority(priority),
         expires_at_cycle_end=_flag(expires_at_cycle_end, "expires_at_cycle_end"),
         created_by=created_by[:200],
     )
@@ -267,7 +258,7 @@ def allowance_template_update(
     if feature_key is not _UNCHANGED:
         template.feature = _feature(feature_key)
     if priority is not _UNCHANGED:
-        template.priority = _priority(priority)
+        template.priority = grant_priority(priority)
     if expires_at_cycle_end is not _UNCHANGED:
         template.expires_at_cycle_end = _flag(expires_at_cycle_end, "expires_at_cycle_end")
     if active is not _UNCHANGED:

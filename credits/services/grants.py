@@ -22,7 +22,9 @@ from usage.hooks import ensure_registered_payer
 from usage.services import cost_centers_create_missing
 
 
-def _priority(value: object) -> int:
+@writes_nothing
+def grant_priority(value: object) -> int:
+    """A priority from 0 to MAX_PRIORITY (lower burns first), else a 400 invalid_priority."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRIORITY:
         raise ValidationFailed(
             f"priority must be a whole number from 0 to {MAX_PRIORITY} (lower burns first).",
@@ -145,7 +147,7 @@ def grant_create_in_callers_transaction(
     amount = parse_credits(amount, field="amount")
     if amount <= 0:
         raise ValidationFailed("amount must be greater than zero.", code="invalid_amount")
-    priority = _priority(priority)
+    priority = grant_priority(priority)
     expiration_count, expiration_unit = _expiration(expiration_count, expiration_unit)
     rollover_type, rollover_max_amount, rollover_min_amount = _rollover(
         rollover_type, rollover_max_amount, rollover_min_amount
